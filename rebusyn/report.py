@@ -1,0 +1,75 @@
+"""Per-source JSON reports: what was kept, what was dropped and why, from which inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rebusyn import __version__
+
+MAX_ERRORS_RECORDED = 1000  # a report stays readable even when a source is badly broken
+
+
+@dataclass
+class SourceReport:
+    source: str
+    group: str
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+    started: float = field(default_factory=time.time)
+    elapsed: float = 0.0
+
+    def drop(self, reason: str, where: str | None = None, detail: str | None = None) -> None:
+        """Count a dropped item; with `where`, also record it (bounded) so the user can find it."""
+        self.dropped[reason] += 1
+        if where is not None and len(self.errors) < MAX_ERRORS_RECORDED:
+            self.errors.append({"reason": reason, "where": where, "detail": detail or ""})
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+    def finish(self, status: str = "complete") -> None:
+        self.status = status
+        self.elapsed = round(time.time() - self.started, 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "group": self.group,
+            "status": self.status,
+            "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "dropped_total": self.dropped_total,
+            "errors": self.errors,
+            "inputs": self.inputs,
+            "options": self.options,
+            "output": self.output,
+            "tool": {"name": "rebusyn", "version": __version__, "python": platform.python_version()},
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "elapsed_s": self.elapsed,
+            "samples_per_s": round(self.kept / self.elapsed, 1) if self.elapsed > 0 else None,
+        }
+
+    def write(self, root: Path) -> Path:
+        path = report_path(root, self.source)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def report_path(root: Path, source: str) -> Path:
+    return Path(root) / "reports" / f"{source}.json"

@@ -1,0 +1,104 @@
+"""The data contracts every stage shares: an annotated word (Instance), a finished Sample, and label policy.
+
+Parsers produce Instances, the builder turns them into Samples, the shard writer stores Samples.
+Nothing here knows about files, LMDB or HTTP.
+"""
+
+from __future__ import annotations
+
+import string
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+# Groups of REBU-Syn: real (R, E, B, U), synthetic (S), test benchmarks (T).
+GROUPS = ("R", "E", "B", "U", "S", "T")
+
+CHARSETS = ("36", "94", "unicode")
+DEFAULT_CHARSET = "36"
+DEFAULT_MAX_LEN = 25
+
+_CHARS_36 = frozenset(string.ascii_lowercase + string.digits)
+# printable ASCII without space: what PARSeq calls 94_full.
+_CHARS_94 = frozenset(chr(c) for c in range(0x21, 0x7F))
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One annotated word as a source gives it: geometry on raw pixels plus the raw transcription.
+
+    `points` are (x, y) vertices in reading order, clockwise from the top-left corner; 2 points mean an
+    axis-aligned box (x0, y0), (x1, y1). `ignore` marks don't-care regions (`###` and friends).
+    """
+
+    text: str
+    points: tuple[tuple[float, float], ...]
+    ignore: bool = False
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A finished training sample: encoded image bytes plus labels and provenance."""
+
+    image: bytes
+    label: str
+    label_raw: str
+    source: str
+    group: str
+    key: str
+    width: int
+    height: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def meta(self) -> dict[str, Any]:
+        """The JSON stored under `meta-%09d` (ignored by PARSeq/DTRB readers)."""
+        return {
+            "label_raw": self.label_raw,
+            "source": self.source,
+            "group": self.group,
+            "key": self.key,
+            "w": self.width,
+            "h": self.height,
+            **self.extra,
+        }
+
+
+class LabelPolicy:
+    """Charset normalization and length filter. `normalize` returns (label, None) or (None, drop_reason).
+
+    - `36`: NFKD, diacritics and every non-ASCII character dropped, case-folded, only a-z 0-9 kept
+      (the paper's evaluation charset; the same effect as PARSeq's NFKD + CharsetAdapter).
+    - `94`: NFKD to ASCII, then only printable ASCII minus space kept (PARSeq's 94_full), case kept.
+    - `unicode`: NFKC only; whitespace runs collapsed to one space and trimmed.
+
+    The length filter runs after normalization (PARSeq runs it before charset filtering, which drops
+    words that would fit once punctuation is removed).
+    """
+
+    def __init__(self, charset: str = DEFAULT_CHARSET, max_len: int = DEFAULT_MAX_LEN) -> None:
+        if charset not in CHARSETS:
+            raise ValueError(f"unknown charset {charset!r}; choose one of {', '.join(CHARSETS)}")
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        self.charset = charset
+        self.max_len = max_len
+
+    def clean(self, raw: str) -> str:
+        if self.charset == "unicode":
+            return " ".join(unicodedata.normalize("NFKC", raw).split())
+        ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode("ascii")
+        if self.charset == "36":
+            return "".join(c for c in ascii_text.casefold() if c in _CHARS_36)
+        return "".join(c for c in ascii_text if c in _CHARS_94)
+
+    def normalize(self, raw: str) -> tuple[str | None, str | None]:
+        label = self.clean(raw)
+        if not label:
+            return None, "empty_label"
+        if len(label) > self.max_len:
+            return None, "label_too_long"
+        return label, None
+
+    def describe(self) -> dict[str, Any]:
+        return {"charset": self.charset, "max_len": self.max_len}

@@ -1,0 +1,76 @@
+"""The per-source Parquet index: one row per stored sample, the only thing `mix` reads.
+
+Written incrementally (one row group per shard, so memory stays flat however large the source) under a
+temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+INDEX_VERSION = 1
+
+INDEX_SCHEMA = pa.schema(
+    [
+        ("shard", pa.string()),
+        ("idx", pa.int32()),
+        ("label", pa.string()),
+        ("label_raw", pa.string()),
+        ("source", pa.string()),
+        ("group", pa.string()),
+        ("key", pa.string()),
+        ("w", pa.int32()),
+        ("h", pa.int32()),
+        ("sha1", pa.string()),
+    ],
+    metadata={b"rebusyn.index_version": str(INDEX_VERSION).encode()},
+)
+
+
+def index_path(root: Path, source: str) -> Path:
+    return Path(root) / "index" / f"{source}.parquet"
+
+
+class IndexWriter:
+    """Collects `ShardWriter.on_shard` callbacks into `<root>/index/<source>.parquet`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        self._writer = pq.ParquetWriter(self._tmp, INDEX_SCHEMA, compression="zstd")
+        self.rows = 0
+
+    def add_shard(self, shard: str, rows: list[dict[str, Any]]) -> None:
+        columns = {name: [r[name] for r in rows] for name in INDEX_SCHEMA.names if name != "shard"}
+        columns["shard"] = [shard] * len(rows)
+        self._writer.write_table(pa.table(columns, schema=INDEX_SCHEMA))
+        self.rows += len(rows)
+
+    def close(self) -> Path:
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def read_index(path: Path, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(path, columns=columns)
+
+
+def fingerprint(path: Path) -> str:
+    """sha256 of an index file's bytes: what a manifest records about its inputs."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(2**20), b""):
+            h.update(chunk)
+    return h.hexdigest()

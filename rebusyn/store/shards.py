@@ -1,0 +1,311 @@
+"""STR-layout LMDB shards: the layout deep-text-recognition-benchmark, PARSeq, CLIP4STR and MMOCR read.
+
+Keys (1-based): `num-samples` (ASCII int), `image-%09d` (encoded bytes as given, never re-encoded),
+`label-%09d` (UTF-8), plus `meta-%09d` (JSON provenance that those readers ignore).
+
+Writing is atomic per shard: a shard is written under `shard-NNNNN.tmp-<pid>` and renamed to
+`shard-NNNNN` only after `num-samples` is committed and the environment is closed, so a reader that globs
+`**/data.mdb` never sees half a shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import weakref
+from collections.abc import Iterator
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+from rebusyn.sample import Sample
+
+SHARD_PREFIX = "shard-"
+DEFAULT_MAX_SHARD_BYTES = 512 * 2**20
+DEFAULT_COMMIT_EVERY = 1000
+_INITIAL_MAP_SIZE = 64 * 2**20
+# Data format 0.9 (v1) stays readable by py-lmdb < 3, which most training environments still run.
+_LMDB_OPEN = {"subdir": True, "meminit": False, "map_async": False}
+
+
+def image_key(idx: int) -> bytes:
+    return b"image-%09d" % idx
+
+
+def label_key(idx: int) -> bytes:
+    return b"label-%09d" % idx
+
+
+def meta_key(idx: int) -> bytes:
+    return b"meta-%09d" % idx
+
+
+def index_row(sample: Sample, idx: int) -> dict[str, Any]:
+    """What the Parquet index records for one stored sample (the shard path is added when it is final)."""
+    return {
+        "idx": idx,
+        "label": sample.label,
+        "label_raw": sample.label_raw,
+        "source": sample.source,
+        "group": sample.group,
+        "key": sample.key,
+        "w": sample.width,
+        "h": sample.height,
+        "sha1": hashlib.sha1(sample.image).hexdigest(),
+    }
+
+
+class ShardWriter:
+    """Writes Samples into a sequence of shards under `out_dir`, rolling over at `max_shard_bytes`.
+
+    `on_shard(shard, rows)` is called once per shard after it is complete and renamed, with the shard's
+    path relative to `root` and its index rows (so an index built from those calls only names finished
+    shards). Use as a context manager: leaving the
+    block with an exception deletes the unfinished shard instead of publishing it.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        root: Path,
+        *,
+        max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+        max_shard_samples: int | None = None,
+        commit_every: int = DEFAULT_COMMIT_EVERY,
+        on_shard: Callable[[str, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        if max_shard_bytes <= 0 or commit_every <= 0:
+            raise ValueError("max_shard_bytes and commit_every must be positive")
+        self.out_dir = Path(out_dir)
+        self.root = Path(root)
+        self.max_shard_bytes = max_shard_bytes
+        self.max_shard_samples = max_shard_samples
+        self.commit_every = commit_every
+        self.on_shard = on_shard
+        self.shards: list[Path] = []
+        self.total = 0
+        self.bytes_written = 0
+        self._env: lmdb.Environment | None = None
+        self._tmp: Path | None = None
+        self._final: Path | None = None
+        self._count = 0
+        self._shard_bytes = 0
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._rows: list[dict[str, Any]] = []
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def add(self, sample: Sample) -> None:
+        size = len(sample.image) + len(sample.label.encode()) + 64
+        full = self._count > 0 and (
+            self._shard_bytes + size > self.max_shard_bytes
+            or (self.max_shard_samples is not None and self._count >= self.max_shard_samples)
+        )
+        if full:
+            self._finish_shard()
+        if self._env is None:
+            self._open_shard()
+        self._count += 1
+        self._shard_bytes += size
+        idx = self._count
+        self._pending += [
+            (image_key(idx), sample.image),
+            (label_key(idx), sample.label.encode("utf-8")),
+            (meta_key(idx), json.dumps(sample.meta(), ensure_ascii=False, sort_keys=True).encode("utf-8")),
+        ]
+        self._rows.append(index_row(sample, idx))
+        if len(self._pending) >= 3 * self.commit_every:
+            self._commit()
+
+    def close(self) -> list[Path]:
+        if self._env is not None:
+            self._finish_shard()
+        return self.shards
+
+    def abort(self) -> None:
+        """Drop the shard being written; finished shards stay (they are whole)."""
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+        self._pending.clear()
+        self._rows.clear()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _open_shard(self) -> None:
+        number = len(self.shards)
+        self._final = self.out_dir / f"{SHARD_PREFIX}{number:05d}"
+        if self._final.exists():
+            raise FileExistsError(f"refusing to overwrite finished shard {self._final}")
+        self._tmp = self.out_dir / f"{SHARD_PREFIX}{number:05d}.tmp-{os.getpid()}"
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._env = lmdb.open(str(self._tmp), map_size=_INITIAL_MAP_SIZE, **_LMDB_OPEN)
+        self._count = 0
+        self._shard_bytes = 0
+
+    def _commit(self, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        items = self._pending + (extra or [])
+        assert self._env is not None
+        while True:
+            try:
+                with self._env.begin(write=True) as txn:
+                    cursor = txn.cursor()
+                    cursor.putmulti(items)
+                break
+            except lmdb.MapFullError:
+                # The transaction was aborted; grow the map (address space only) and redo the batch.
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+        self.bytes_written += sum(len(v) for _, v in self._pending)
+        self._pending = []
+
+    def _finish_shard(self) -> None:
+        assert self._env is not None and self._tmp is not None and self._final is not None
+        # num-samples last: a shard without it is not a shard to any STR reader.
+        self._commit(extra=[(b"num-samples", str(self._count).encode("ascii"))])
+        self._env.sync(True)
+        self._env.close()
+        self._env = None
+        os.replace(self._tmp, self._final)
+        _fsync_dir(self.out_dir)
+        rel = self._final.relative_to(self.root).as_posix()
+        if self.on_shard is not None:
+            self.on_shard(rel, self._rows)
+        self.total += self._count
+        self.shards.append(self._final)
+        self._tmp = None
+        self._rows = []
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading
+
+
+_OPEN_READERS: weakref.WeakSet[ShardReader] = weakref.WeakSet()
+_READERS_LOCK = threading.Lock()
+
+
+def _close_all_before_fork() -> None:
+    # py-lmdb >= 2 refuses to open a path that is already open in the process, and an env must not be
+    # used across fork(). Closing every env before fork lets parent and child reopen lazily.
+    with _READERS_LOCK:
+        for reader in list(_OPEN_READERS):
+            reader.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_all_before_fork)
+
+
+class ShardReader:
+    """Read-only access to one shard; the environment opens lazily in whichever process reads.
+
+    Picklable (only the path travels), safe to create in a parent before DataLoader workers fork.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, readahead: bool = False) -> None:
+        self.path = Path(path)
+        self.readahead = readahead
+        self._env: lmdb.Environment | None = None
+        self._pid: int | None = None
+        self._len: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "readahead": self.readahead, "_len": self._len}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], readahead=state["readahead"])
+        self._len = state["_len"]
+
+    @property
+    def env(self) -> lmdb.Environment:
+        if self._env is None or self._pid != os.getpid():
+            if not (self.path / "data.mdb").is_file():
+                raise FileNotFoundError(f"not an LMDB shard (no data.mdb): {self.path}")
+            # lock=False: finished shards are immutable, and readers need no write access to a lock file.
+            self._env = lmdb.open(
+                str(self.path), readonly=True, lock=False, readahead=self.readahead, meminit=False,
+                max_readers=1, create=False, subdir=True,
+            )
+            self._pid = os.getpid()
+            with _READERS_LOCK:
+                _OPEN_READERS.add(self)
+        return self._env
+
+    def close(self) -> None:
+        if self._env is not None and self._pid == os.getpid():
+            self._env.close()
+        self._env = None
+        self._pid = None
+
+    def __len__(self) -> int:
+        if self._len is None:
+            with self.env.begin(buffers=False) as txn:
+                raw = txn.get(b"num-samples")
+            if raw is None:
+                raise ValueError(f"{self.path}: no num-samples key (incomplete or not an STR LMDB)")
+            self._len = int(raw.decode("ascii").strip())
+        return self._len
+
+    def _check(self, idx: int) -> None:
+        if not 1 <= idx <= len(self):
+            raise IndexError(f"{self.path}: index {idx} outside 1..{len(self)}")
+
+    def image(self, idx: int) -> bytes:
+        self._check(idx)
+        with self.env.begin() as txn:
+            value = txn.get(image_key(idx))
+        if value is None:
+            raise KeyError(f"{self.path}: missing image-{idx:09d}")
+        return value
+
+    def get(self, idx: int) -> tuple[bytes, str, dict[str, Any]]:
+        """(image bytes, label, meta) of the 1-based sample `idx`; meta is {} for foreign LMDBs."""
+        self._check(idx)
+        with self.env.begin() as txn:
+            image = txn.get(image_key(idx))
+            label = txn.get(label_key(idx))
+            meta = txn.get(meta_key(idx))
+        if image is None or label is None:
+            raise KeyError(f"{self.path}: missing image/label for index {idx}")
+        return image, label.decode("utf-8"), (json.loads(meta) if meta else {})
+
+    def __iter__(self) -> Iterator[tuple[int, bytes, str, dict[str, Any]]]:
+        """Sequential scan in key order with one transaction (fast path for export and re-sharding)."""
+        n = len(self)
+        with self.env.begin() as txn:
+            for idx in range(1, n + 1):
+                image = txn.get(image_key(idx))
+                label = txn.get(label_key(idx))
+                meta = txn.get(meta_key(idx))
+                if image is None or label is None:
+                    raise KeyError(f"{self.path}: missing image/label for index {idx}")
+                yield idx, image, label.decode("utf-8"), (json.loads(meta) if meta else {})
+
+
+def find_shards(directory: Path) -> list[Path]:
+    """Finished shards under `directory` (folders holding data.mdb, never `*.tmp-*`), sorted."""
+    return sorted(p.parent for p in Path(directory).rglob("data.mdb") if ".tmp-" not in p.parent.name)
