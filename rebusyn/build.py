@@ -1,0 +1,238 @@
+"""`rebusyn build`: recipe -> fetch -> extract -> parse -> crop + normalize -> shards + index + report."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from rebusyn.crop import CropError, crop_word, decode_image, encode_jpeg
+from rebusyn.executors import ordered_map
+from rebusyn.fetch import FetchOptions, FetchResult, fetch_archives, safe_extract
+from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
+from rebusyn.report import SourceReport
+from rebusyn.sample import GROUPS, LabelPolicy, Sample
+from rebusyn.sources import icdar2015
+from rebusyn.sources.base import AnnotatedImage, Problem, WordCrop
+from rebusyn.store.dataset import SourceWriter
+from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES
+
+log = logging.getLogger("rebusyn.build")
+
+REAL_GROUPS = ("R", "E", "B", "U")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    root: Path
+    groups: tuple[str, ...] = REAL_GROUPS
+    sources: tuple[str, ...] = ()
+    from_dir: Path | None = None
+    mirror: str | None = None
+    skip_checksum: bool = False
+    charset: str = "36"
+    max_len: int = 25
+    workers: int = 1
+    input: str | None = None  # recipe input to build from (e.g. icdar2015: detection | word_crops)
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
+    progress: bool = True
+
+
+@dataclass
+class SourceSummary:
+    source: str
+    group: str
+    kept: int
+    dropped: dict[str, int]
+    elapsed_s: float
+    output: Path
+    report: Path
+    shards: int
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.kept / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass
+class BuildResult:
+    sources: list[SourceSummary]
+    groups_without_sources: list[str]
+
+
+def select_recipes(groups: Iterable[str], sources: Iterable[str]) -> tuple[list[Recipe], list[str]]:
+    """Recipes named by --sources, else every recipe of --groups; also the groups that have none."""
+    groups = [g.strip().upper() for g in groups if g.strip()]
+    for g in groups:
+        if g not in GROUPS:
+            raise RecipeError(f"unknown group {g!r}; groups are {', '.join(REAL_GROUPS)} (real) and S (synthetic)")
+    names = [s.strip() for s in sources if s.strip()]
+    if names:
+        return [load_recipe(n) for n in names], []
+    recipes = [load_recipe(n) for n in available_sources()]
+    chosen = [r for r in recipes if r.group in groups]
+    empty = [g for g in groups if not any(r.group == g for r in recipes)]
+    return chosen, empty
+
+
+def build(opts: BuildOptions) -> BuildResult:
+    policy = LabelPolicy(opts.charset, opts.max_len)  # validates charset/max_len before any work
+    recipes, empty = select_recipes(opts.groups, opts.sources)
+    for group in empty:
+        log.warning("group %s: no source recipes yet, nothing to build", group)
+    return BuildResult([build_source(r, opts, policy) for r in recipes], empty)
+
+
+def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> SourceSummary:
+    root = Path(opts.root)
+    report = SourceReport(recipe.name, recipe.group)
+    chosen = recipe.input(opts.input)
+    report.options = {**policy.describe(), "input": chosen.name, "split": chosen.split,
+                      "recipe": str(recipe.path), "recipe_options": recipe.options, "workers": opts.workers}
+
+    fetch_opts = FetchOptions(mirror=opts.mirror, from_dir=opts.from_dir, skip_checksum=opts.skip_checksum,
+                              login_required=recipe.login_required, progress=opts.progress)
+    results = fetch_archives([a.ref() for a in chosen.archives], root / "downloads" / recipe.name, fetch_opts)
+    report.inputs = [_input_record(a.name, a.role, r) for a, r in zip(chosen.archives, results)]
+    extracted = {a.role: safe_extract(r.path, root / "cache" / "extract" / recipe.name / _stem(a.name))
+                 for a, r in zip(chosen.archives, results)}
+
+    items = _parse(recipe, chosen.name, extracted)
+    worker = functools.partial(process_item, source=recipe.name, group=recipe.group, policy=policy,
+                               options=recipe.options)
+    writer = SourceWriter(root, recipe.name, recipe.group, max_shard_bytes=opts.max_shard_bytes)
+    with writer:
+        bar = tqdm(desc=f"build {recipe.name}", unit="img", disable=not opts.progress)
+        for samples, drops in ordered_map(worker, _record_problems(items, report), opts.workers):
+            bar.update(1)
+            for sample in samples:
+                writer.add(sample)
+            report.kept += len(samples)
+            for problem in drops:
+                report.drop(problem.reason, problem.where, problem.detail)
+        bar.close()
+        output = writer.close()
+    report.output = {"directory": str(output.directory.relative_to(root)), "index": str(output.index.relative_to(root)),
+                     "shards": len(output.shards), "image_bytes": output.image_bytes}
+    report.finish("complete")
+    path = report.write(root)
+    return SourceSummary(recipe.name, recipe.group, report.kept, dict(report.dropped), report.elapsed,
+                         output.directory, path, len(output.shards), report.inputs)
+
+
+def _stem(name: str) -> str:
+    for ext in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".zip", ".tar"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _input_record(name: str, role: str, result: FetchResult) -> dict[str, Any]:
+    return {"name": name, "role": role, "origin": result.origin, "bytes": result.size, "sha256": result.sha256,
+            "md5": result.md5, "checksum_ok": result.checksum_ok}
+
+
+def _parse(recipe: Recipe, input_name: str, extracted: dict[str, Path]) -> Iterator[AnnotatedImage | WordCrop | Problem]:
+    if recipe.parser == "icdar2015":
+        if input_name == "word_crops":
+            return icdar2015.iter_word_crops(extracted["crops"])
+        return icdar2015.iter_detection(extracted["images"], extracted["annotations"])
+    raise RecipeError(f"{recipe.path}: unknown parser {recipe.parser!r}")
+
+
+def _record_problems(items: Iterable[AnnotatedImage | WordCrop | Problem],
+                     report: SourceReport) -> Iterator[AnnotatedImage | WordCrop]:
+    """Problems found while parsing go to the report; work items go on to the workers."""
+    for item in items:
+        if isinstance(item, Problem):
+            report.drop(item.reason, item.where, item.detail)
+        else:
+            yield item
+
+
+# --- the work unit: runs in worker processes --------------------------------------------------------
+
+
+def process_item(item: AnnotatedImage | WordCrop, *, source: str, group: str, policy: LabelPolicy,
+                 options: dict[str, Any]) -> tuple[list[Sample], list[Problem]]:
+    """One source image -> its word samples and the reasons for every word that was dropped."""
+    if isinstance(item, WordCrop):
+        return process_word_crop(item, source=source, group=group, policy=policy)
+    return process_scene_image(item, source=source, group=group, policy=policy, options=options)
+
+
+def process_scene_image(item: AnnotatedImage, *, source: str, group: str, policy: LabelPolicy,
+                        options: dict[str, Any]) -> tuple[list[Sample], list[Problem]]:
+    drops = list(item.problems)
+    samples: list[Sample] = []
+    keep_ignored = bool(options.get("keep_ignored", False))
+    wanted = []
+    for number, inst in enumerate(item.instances, start=1):
+        where = f"{item.image.name}#{number}"
+        if inst.ignore and not keep_ignored:
+            drops.append(Problem(where, "dont_care"))
+            continue
+        label, reason = policy.normalize(inst.text)
+        if label is None:
+            drops.append(Problem(where, reason or "bad_label", repr(inst.text)))
+            continue
+        wanted.append((number, inst, label))
+    if not wanted:
+        return samples, drops
+    try:
+        image = decode_image(item.image.read_bytes())  # decoded once for all of its words
+    except (OSError, CropError) as exc:
+        return samples, drops + [Problem(str(item.image), "corrupt_image", str(exc)) for _ in wanted]
+    for number, inst, label in wanted:
+        where = f"{item.image.name}#{number}"
+        try:
+            crop = crop_word(image, inst.points, inst.text.strip(),
+                             vertical_ratio=float(options.get("vertical_ratio", 1.5)),
+                             min_side=int(options.get("min_side", 2)))
+            data = encode_jpeg(crop.pixels)
+        except CropError as exc:
+            drops.append(Problem(where, exc.reason, str(exc)))
+            continue
+        h, w = crop.pixels.shape[:2]
+        extra: dict[str, Any] = {"points": [list(p) for p in inst.points], "image": item.image.name}
+        if crop.rotated:
+            extra["rotated"] = True
+        samples.append(Sample(data, label, inst.text, source, group, f"{source}/{item.image.name}#{number}", w, h, extra))
+    return samples, drops
+
+
+def process_word_crop(item: WordCrop, *, source: str, group: str,
+                      policy: LabelPolicy) -> tuple[list[Sample], list[Problem]]:
+    label, reason = policy.normalize(item.text)
+    if label is None:
+        return [], [Problem(item.image.name, reason or "bad_label", repr(item.text))]
+    data = item.image.read_bytes()
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if pixels is None or pixels.size == 0:
+        return [], [Problem(str(item.image), "corrupt_image", "image bytes could not be decoded")]
+    h, w = pixels.shape[:2]
+    # Stored byte for byte: the official crops are already the training images.
+    return [Sample(data, label, item.text, source, group, f"{source}/{item.image.name}", w, h,
+                   {"image": item.image.name})], []
+
+
+def format_summary(result: BuildResult, root: Path) -> str:
+    lines = []
+    for s in result.sources:
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())) or "none"
+        lines.append(f"{s.source} (group {s.group}): kept {s.kept}, dropped {sum(s.dropped.values())} ({dropped}); "
+                     f"{s.samples_per_s:.0f} samples/s in {s.elapsed_s:.1f} s; {s.shards} shard(s) in {s.output}; "
+                     f"report {s.report}")
+    if result.groups_without_sources:
+        lines.append(f"groups with no source recipes yet: {', '.join(result.groups_without_sources)}")
+    total = sum(s.kept for s in result.sources)
+    lines.append(f"built {len(result.sources)} source(s), {total} samples under {root}")
+    return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""Command line: arguments in, one pipeline call, a summary out. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rebusyn import __version__
+from rebusyn.sample import CHARSETS, DEFAULT_CHARSET, DEFAULT_MAX_LEN
+
+
+def parse_count(text: str) -> int:
+    """`1e6`, `1_000_000`, `1000000` -> 1000000; anything not a positive whole number is rejected."""
+    cleaned = text.replace("_", "").strip()
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != int(value) or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return int(value)
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("REBUSYN_ROOT", "data"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rebusyn", description="Build the REBU-Syn STR training corpus.")
+    parser.add_argument("--version", action="version", version=f"rebusyn {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_root(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--root", type=Path, default=None, help="dataset root (default ./data or $REBUSYN_ROOT)")
+
+    b = sub.add_parser("build", help="download, verify, parse, crop and shard real sources")
+    b.add_argument("--groups", type=_csv, default=("R", "E", "B", "U"), help="comma-separated groups (R,E,B,U)")
+    b.add_argument("--sources", type=_csv, default=(), help="comma-separated source names (overrides --groups)")
+    with_root(b)
+    b.add_argument("--from", dest="from_dir", type=Path, default=None, help="folder with archives downloaded by hand")
+    b.add_argument("--mirror", default=None, help="base URL or folder that serves every archive by its name")
+    b.add_argument("--skip-checksum", action="store_true", help="accept files whose checksum differs (warns)")
+    b.add_argument("--charset", choices=CHARSETS, default=DEFAULT_CHARSET)
+    b.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--input", default=None, help="recipe input to build from (icdar2015: detection | word_crops)")
+
+    s = sub.add_parser("synth", help="render synthetic word images into shards")
+    s.add_argument("--n", type=parse_count, required=True, help="number of samples: 1e6, 1_000_000 or 1000000")
+    with_root(s)
+    s.add_argument("--engine", default="trdg", choices=["trdg"])
+    s.add_argument("--corpus", type=Path, default=None, help="one text per line (default: embedded English corpus)")
+    s.add_argument("--fonts", type=Path, default=None, help="folder of .ttf/.otf fonts (default: trdg's Latin fonts)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--charset", choices=CHARSETS, default=DEFAULT_CHARSET)
+    s.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
+
+    m = sub.add_parser("mix", help="write a real:synthetic manifest from the indexes")
+    m.add_argument("--ratio", default="3:1", help="real:synthetic, e.g. 3:1")
+    with_root(m)
+    m.add_argument("--name", default=None)
+    m.add_argument("--out", type=Path, default=Path("manifests"))
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--total", type=parse_count, default=None)
+
+    e = sub.add_parser("export", help="export a manifest or a root to another format")
+    e.add_argument("path", type=Path, help="manifest directory or dataset root")
+    e.add_argument("--format", choices=["parquet"], default="parquet")
+    e.add_argument("--out", type=Path, required=True)
+
+    sa = sub.add_parser("samples", help="write a sample mirror: native-layout archives + SHA256SUMS")
+    sa.add_argument("dir", type=Path)
+    sa.add_argument("--sources", type=_csv, default=())
+
+    d = sub.add_parser("demo", help="sample mirror -> build -> synth -> mix 3:1 -> HF dataset, offline")
+    d.add_argument("--root", type=Path, default=Path("demo-data"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="rebusyn: %(levelname)s: %(message)s")
+    progress = not args.quiet and sys.stderr.isatty()
+    try:
+        return _run(args, progress)
+    except KeyboardInterrupt:
+        print("rebusyn: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's contract: one line, non-zero exit
+        from rebusyn.fetch import ManualDownloadRequired
+
+        if isinstance(exc, ManualDownloadRequired):
+            print(str(exc), file=sys.stderr)
+            print(f"rebusyn: error: {len(exc.missing)} file(s) must be downloaded by hand (see above)", file=sys.stderr)
+            return 2
+        if os.environ.get("REBUSYN_DEBUG"):
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"rebusyn: error: {type(exc).__name__}: {message}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, progress: bool) -> int:
+    root = getattr(args, "root", None) or default_root()
+    if args.command == "build":
+        from rebusyn.build import BuildOptions, build, format_summary
+
+        result = build(BuildOptions(root=root, groups=args.groups, sources=args.sources, from_dir=args.from_dir,
+                                    mirror=args.mirror, skip_checksum=args.skip_checksum, charset=args.charset,
+                                    max_len=args.max_len, workers=args.workers, input=args.input,
+                                    progress=progress))
+        print(format_summary(result, root))
+    elif args.command == "synth":
+        from rebusyn.synth.run import SynthOptions, format_summary, synthesize
+
+        summary = synthesize(SynthOptions(n=args.n, root=root, engine=args.engine, corpus=args.corpus,
+                                          fonts=args.fonts, seed=args.seed, workers=args.workers,
+                                          charset=args.charset, max_len=args.max_len, progress=progress))
+        print(format_summary(summary))
+    elif args.command == "mix":
+        from rebusyn.mix import MixOptions, format_summary, mix, parse_ratio
+
+        summary = mix(MixOptions(root=root, ratio=parse_ratio(args.ratio), name=args.name, out=args.out,
+                                 seed=args.seed, total=args.total))
+        print(format_summary(summary))
+    elif args.command == "export":
+        from rebusyn.export import export_parquet, format_summary
+
+        print(format_summary(export_parquet(args.path, args.out)))
+    elif args.command == "samples":
+        from rebusyn.samplegen import write_samples
+
+        summary = write_samples(args.dir, list(args.sources) or None)
+        print(f"wrote {len(summary.files)} file(s) for {', '.join(summary.sources)} into {summary.directory}; "
+              f"build from it with: rebusyn build --sources {','.join(summary.sources)} --mirror {summary.directory}")
+    elif args.command == "demo":
+        from rebusyn.demo import run_demo
+
+        print(run_demo(args.root, progress=progress).text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

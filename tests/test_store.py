@@ -1,0 +1,153 @@
+"""Shards are read back the way deep-text-recognition-benchmark and PARSeq read them, and an LMDB
+written the way their create_lmdb_dataset.py writes is read by rebusyn."""
+
+import io
+import json
+import multiprocessing as mp
+
+import lmdb
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from rebusyn.sample import Sample
+from rebusyn.store.dataset import SourceWriter
+from rebusyn.store.shards import ShardReader, ShardWriter, find_shards
+
+
+def png(w, h, colour):
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def make_samples(n):
+    return [Sample(png(20 + i, 10, (i * 7 % 255, 0, 0)), f"w{i}", f"W{i}!", "src", "B", f"src/{i}", 20 + i, 10)
+            for i in range(n)]
+
+
+class STRLmdbReader:
+    """Minimal reader written the way DTRB's LmdbDataset / PARSeq's LmdbDataset read (independent of rebusyn)."""
+
+    def __init__(self, root):
+        self.env = lmdb.open(str(root), max_readers=32, readonly=True, lock=False, readahead=False, meminit=False)
+        with self.env.begin(write=False) as txn:
+            self.n = int(txn.get("num-samples".encode()))
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, index):  # DTRB: index += 1 (lmdb starts with 1)
+        index += 1
+        with self.env.begin(write=False) as txn:
+            label = txn.get(("label-%09d" % index).encode()).decode("utf-8")
+            imgbuf = txn.get(("image-%09d" % index).encode())
+        return Image.open(io.BytesIO(imgbuf)).convert("RGB"), label
+
+
+def test_shards_read_by_independent_str_reader(tmp_path):
+    samples = make_samples(25)
+    with SourceWriter(tmp_path, "src", "B", max_shard_samples=10) as writer:
+        for s in samples:
+            writer.add(s)
+        out = writer.close()
+    assert [p.name for p in out.shards] == ["shard-00000", "shard-00001", "shard-00002"]
+    assert out.directory == tmp_path / "train" / "real" / "B" / "src"
+    seen = []
+    for shard in out.shards:
+        reader = STRLmdbReader(shard)
+        for i in range(len(reader)):
+            image, label = reader[i]
+            seen.append((image.size, label))
+        reader.env.close()
+    assert seen == [((s.width, s.height), s.label) for s in samples]
+    # the meta key carries provenance that STR readers ignore
+    env = lmdb.open(str(out.shards[0]), readonly=True, lock=False)
+    with env.begin() as txn:
+        meta = json.loads(txn.get(b"meta-000000001"))
+        assert txn.get(b"image-000000000") is None  # 1-based
+        assert txn.get(b"image-000000011") is None  # rolled over after 10
+    env.close()
+    assert meta == {"label_raw": "W0!", "source": "src", "group": "B", "key": "src/0", "w": 20, "h": 10}
+    index = pq.read_table(out.index).to_pylist()
+    assert len(index) == 25
+    assert index[12]["shard"] == "train/real/B/src/shard-00001" and index[12]["idx"] == 3
+    assert index[12]["label"] == "w12" and index[12]["label_raw"] == "W12!"
+
+
+def test_reads_lmdb_written_like_create_lmdb_dataset(tmp_path):
+    # As DTRB/PARSeq create_lmdb_dataset.py: 1 TiB map, cnt from 1, commit every 1000, num-samples at the end.
+    env = lmdb.open(str(tmp_path / "foreign"), map_size=1099511627776)
+    cache = {}
+    cnt = 1
+    for i in range(3):
+        cache[("image-%09d" % cnt).encode()] = png(30, 12, (0, i, 0))
+        cache[("label-%09d" % cnt).encode()] = f"lbl{i}".encode()
+        cnt += 1
+    cache["num-samples".encode()] = str(cnt - 1).encode()
+    with env.begin(write=True) as txn:
+        for k, v in cache.items():
+            txn.put(k, v)
+    env.close()
+    reader = ShardReader(tmp_path / "foreign")
+    assert len(reader) == 3
+    image, label, meta = reader.get(2)
+    assert label == "lbl1" and meta == {}
+    assert Image.open(io.BytesIO(image)).size == (30, 12)
+    assert [row[2] for row in reader] == ["lbl0", "lbl1", "lbl2"]
+    with pytest.raises(IndexError):
+        reader.get(0)
+    reader.close()
+
+
+def test_map_grows_on_map_full(tmp_path):
+    big = Sample(b"\x00" * (3 * 2**20), "x", "x", "s", "S", "k", 1, 1)
+    with ShardWriter(tmp_path / "out", tmp_path, commit_every=50) as writer:
+        for _ in range(40):  # 120 MiB through a 64 MiB initial map
+            writer.add(big)
+    shard = find_shards(tmp_path / "out")
+    assert len(shard) == 1 and len(ShardReader(shard[0])) == 40
+
+
+def test_failed_write_leaves_no_shard(tmp_path):
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), ShardWriter(tmp_path / "out", tmp_path) as writer:
+        for s in make_samples(5):
+            writer.add(s)
+        raise Boom
+    assert list((tmp_path / "out").iterdir()) == []
+    assert find_shards(tmp_path) == []
+
+
+def test_unfinished_shard_is_invisible_until_renamed(tmp_path):
+    writer = ShardWriter(tmp_path / "out", tmp_path, commit_every=2)
+    for s in make_samples(5):
+        writer.add(s)
+    # data.mdb exists (commits happened) but only under a temporary name that readers skip
+    assert find_shards(tmp_path) == []
+    assert [p.name.split(".tmp-")[0] for p in (tmp_path / "out").iterdir()] == ["shard-00000"]
+    writer.close()
+    assert [p.name for p in find_shards(tmp_path)] == ["shard-00000"]
+
+
+def _child_reads(reader, queue):
+    queue.put((len(reader), reader.get(1)[1]))
+
+
+def test_reader_survives_fork(tmp_path):
+    with SourceWriter(tmp_path, "src", "B") as writer:
+        for s in make_samples(3):
+            writer.add(s)
+        out = writer.close()
+    reader = ShardReader(out.shards[0])
+    assert reader.get(1)[1] == "w0"  # the parent holds an open environment
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child_reads, args=(reader, queue))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 0
+    assert queue.get(timeout=5) == (3, "w0")
+    assert reader.get(3)[1] == "w2"  # and the parent reopens lazily
