@@ -102,8 +102,11 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
                               login_required=recipe.login_required, progress=opts.progress)
     results = fetch_archives([a.ref() for a in chosen.archives], root / "downloads" / recipe.name, fetch_opts)
     report.inputs = [_input_record(a.name, a.role, r) for a, r in zip(chosen.archives, results)]
-    extracted = {a.role: safe_extract(r.path, root / "cache" / "extract" / recipe.name / _stem(a.name))
-                 for a, r in zip(chosen.archives, results)}
+    extracted: dict[str, Path] = {}
+    for archive, fetched in zip(chosen.archives, results):
+        target = root / "cache" / "extract" / recipe.name / _stem(archive.name)
+        safe_extract(fetched.path, target)
+        extracted[archive.role] = target
 
     items = _parse(recipe, chosen.name, extracted)
     worker = functools.partial(process_item, source=recipe.name, group=recipe.group, policy=policy,

@@ -36,13 +36,18 @@ def default_root() -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rebusyn", description="Build the REBU-Syn STR training corpus.")
     parser.add_argument("--version", action="version", version=f"rebusyn {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add = sub.add_parser
+
+    def add_command(name: str, **kw: str) -> argparse.ArgumentParser:
+        return _add(name, parents=[common], **kw)
 
     def with_root(p: argparse.ArgumentParser) -> None:
         p.add_argument("--root", type=Path, default=None, help="dataset root (default ./data or $REBUSYN_ROOT)")
 
-    b = sub.add_parser("build", help="download, verify, parse, crop and shard real sources")
+    b = add_command("build", help="download, verify, parse, crop and shard real sources")
     b.add_argument("--groups", type=_csv, default=("R", "E", "B", "U"), help="comma-separated groups (R,E,B,U)")
     b.add_argument("--sources", type=_csv, default=(), help="comma-separated source names (overrides --groups)")
     with_root(b)
@@ -54,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=1)
     b.add_argument("--input", default=None, help="recipe input to build from (icdar2015: detection | word_crops)")
 
-    s = sub.add_parser("synth", help="render synthetic word images into shards")
+    s = add_command("synth", help="render synthetic word images into shards")
     s.add_argument("--n", type=parse_count, required=True, help="number of samples: 1e6, 1_000_000 or 1000000")
     with_root(s)
     s.add_argument("--engine", default="trdg", choices=["trdg"])
@@ -65,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--charset", choices=CHARSETS, default=DEFAULT_CHARSET)
     s.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
 
-    m = sub.add_parser("mix", help="write a real:synthetic manifest from the indexes")
+    m = add_command("mix", help="write a real:synthetic manifest from the indexes")
     m.add_argument("--ratio", default="3:1", help="real:synthetic, e.g. 3:1")
     with_root(m)
     m.add_argument("--name", default=None)
@@ -73,16 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--total", type=parse_count, default=None)
 
-    e = sub.add_parser("export", help="export a manifest or a root to another format")
+    e = add_command("export", help="export a manifest or a root to another format")
     e.add_argument("path", type=Path, help="manifest directory or dataset root")
     e.add_argument("--format", choices=["parquet"], default="parquet")
     e.add_argument("--out", type=Path, required=True)
 
-    sa = sub.add_parser("samples", help="write a sample mirror: native-layout archives + SHA256SUMS")
+    sa = add_command("samples", help="write a sample mirror: native-layout archives + SHA256SUMS")
     sa.add_argument("dir", type=Path)
     sa.add_argument("--sources", type=_csv, default=())
 
-    d = sub.add_parser("demo", help="sample mirror -> build -> synth -> mix 3:1 -> HF dataset, offline")
+    d = add_command("demo", help="sample mirror -> build -> synth -> mix 3:1 -> HF dataset, offline")
     d.add_argument("--root", type=Path, default=Path("demo-data"))
     return parser
 

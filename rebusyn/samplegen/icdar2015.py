@@ -49,7 +49,7 @@ def write(out_dir: Path, *, images: int = 24, seed: int = 2015) -> list[Path]:
         words = [(WORDS[(cursor + i) % len(WORDS)], True) for i in range(count)]
         cursor += count
         words += [("xxxx", False)] * int(rng.integers(0, 3))  # don't-care scribbles
-        pixels, placed = render_scene(rng, words, vertical_every=9 if n % 3 == 0 else 0)
+        pixels, placed = render_scene(rng, words, vertical_every=3 if n % 3 == 0 else 0)
         ok, jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 92])
         assert ok
         image_files[f"img_{n}.jpg"] = jpeg.tobytes()
