@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from rebusyn.crop import CropError, crop_word, decode_image, encode_jpeg
 from rebusyn.executors import ordered_map
-from rebusyn.fetch import FetchOptions, FetchResult, fetch_archives, safe_extract
+from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fetch_archives, safe_extract
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
 from rebusyn.report import SourceReport
 from rebusyn.sample import GROUPS, LabelPolicy, Sample
@@ -100,7 +100,12 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
 
     fetch_opts = FetchOptions(mirror=opts.mirror, from_dir=opts.from_dir, skip_checksum=opts.skip_checksum,
                               login_required=recipe.login_required, progress=opts.progress)
-    results = fetch_archives([a.ref() for a in chosen.archives], root / "downloads" / recipe.name, fetch_opts)
+    try:
+        results = fetch_archives([a.ref() for a in chosen.archives], root / "downloads" / recipe.name, fetch_opts)
+    except ManualDownloadRequired:
+        log.warning("%s needs a (free) account: log in at %s (licence: %s)", recipe.name, recipe.download_page,
+                    recipe.licence)
+        raise
     report.inputs = [_input_record(a.name, a.role, r) for a, r in zip(chosen.archives, results)]
     extracted: dict[str, Path] = {}
     for archive, fetched in zip(chosen.archives, results):
