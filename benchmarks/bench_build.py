@@ -30,8 +30,10 @@ from rebusyn.samplegen.archive import write_sha256sums
 def baseline(mirror: Path) -> tuple[int, float]:
     start = time.perf_counter()
     words = 0
-    with zipfile.ZipFile(mirror / icdar2015.ARCHIVES["images"]) as images, \
-            zipfile.ZipFile(mirror / icdar2015.ARCHIVES["annotations"]) as gts:
+    with (
+        zipfile.ZipFile(mirror / icdar2015.ARCHIVES["images"]) as images,
+        zipfile.ZipFile(mirror / icdar2015.ARCHIVES["annotations"]) as gts,
+    ):
         for name in images.namelist():
             image = cv2.imdecode(np.frombuffer(images.read(name), np.uint8), cv2.IMREAD_COLOR)
             for line in gts.read(f"gt_{Path(name).stem}.txt").decode("utf-8-sig").splitlines():
@@ -50,8 +52,9 @@ def baseline(mirror: Path) -> tuple[int, float]:
 
 def run_build(mirror: Path, root: Path, workers: int) -> tuple[int, float]:
     start = time.perf_counter()
-    result = build(BuildOptions(root=root, sources=("icdar2015",), mirror=str(mirror), workers=workers,
-                                progress=False))
+    result = build(
+        BuildOptions(root=root, sources=("icdar2015",), mirror=str(mirror), workers=workers, progress=False)
+    )
     return result.sources[0].kept, time.perf_counter() - start
 
 

@@ -73,7 +73,9 @@ def select_recipes(groups: Iterable[str], sources: Iterable[str]) -> tuple[list[
     groups = [g.strip().upper() for g in groups if g.strip()]
     for g in groups:
         if g not in GROUPS:
-            raise RecipeError(f"unknown group {g!r}; groups are {', '.join(REAL_GROUPS)} (real) and S (synthetic)")
+            raise RecipeError(
+                f"unknown group {g!r}; groups are {', '.join(REAL_GROUPS)} (real) and S (synthetic)"
+            )
     names = [s.strip() for s in sources if s.strip()]
     if names:
         return [load_recipe(n) for n in names], []
@@ -95,16 +97,33 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
     root = Path(opts.root)
     report = SourceReport(recipe.name, recipe.group)
     chosen = recipe.input(opts.input)
-    report.options = {**policy.describe(), "input": chosen.name, "split": chosen.split,
-                      "recipe": str(recipe.path), "recipe_options": recipe.options, "workers": opts.workers}
+    report.options = {
+        **policy.describe(),
+        "input": chosen.name,
+        "split": chosen.split,
+        "recipe": str(recipe.path),
+        "recipe_options": recipe.options,
+        "workers": opts.workers,
+    }
 
-    fetch_opts = FetchOptions(mirror=opts.mirror, from_dir=opts.from_dir, skip_checksum=opts.skip_checksum,
-                              login_required=recipe.login_required, progress=opts.progress)
+    fetch_opts = FetchOptions(
+        mirror=opts.mirror,
+        from_dir=opts.from_dir,
+        skip_checksum=opts.skip_checksum,
+        login_required=recipe.login_required,
+        progress=opts.progress,
+    )
     try:
-        results = fetch_archives([a.ref() for a in chosen.archives], root / "downloads" / recipe.name, fetch_opts)
+        results = fetch_archives(
+            [a.ref() for a in chosen.archives], root / "downloads" / recipe.name, fetch_opts
+        )
     except ManualDownloadRequired:
-        log.warning("%s needs a (free) account: log in at %s (licence: %s)", recipe.name, recipe.download_page,
-                    recipe.licence)
+        log.warning(
+            "%s needs a (free) account: log in at %s (licence: %s)",
+            recipe.name,
+            recipe.download_page,
+            recipe.licence,
+        )
         raise
     report.inputs = [_input_record(a.name, a.role, r) for a, r in zip(chosen.archives, results)]
     extracted: dict[str, Path] = {}
@@ -114,8 +133,9 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
         extracted[archive.role] = target
 
     items = _parse(recipe, chosen.name, extracted)
-    worker = functools.partial(process_item, source=recipe.name, group=recipe.group, policy=policy,
-                               options=recipe.options)
+    worker = functools.partial(
+        process_item, source=recipe.name, group=recipe.group, policy=policy, options=recipe.options
+    )
     writer = SourceWriter(root, recipe.name, recipe.group, max_shard_bytes=opts.max_shard_bytes)
     with writer:
         bar = tqdm(desc=f"build {recipe.name}", unit="img", disable=not opts.progress)
@@ -128,12 +148,25 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
                 report.drop(problem.reason, problem.where, problem.detail)
         bar.close()
         output = writer.close()
-    report.output = {"directory": str(output.directory.relative_to(root)), "index": str(output.index.relative_to(root)),
-                     "shards": len(output.shards), "image_bytes": output.image_bytes}
+    report.output = {
+        "directory": str(output.directory.relative_to(root)),
+        "index": str(output.index.relative_to(root)),
+        "shards": len(output.shards),
+        "image_bytes": output.image_bytes,
+    }
     report.finish("complete")
     path = report.write(root)
-    return SourceSummary(recipe.name, recipe.group, report.kept, dict(report.dropped), report.elapsed,
-                         output.directory, path, len(output.shards), report.inputs)
+    return SourceSummary(
+        recipe.name,
+        recipe.group,
+        report.kept,
+        dict(report.dropped),
+        report.elapsed,
+        output.directory,
+        path,
+        len(output.shards),
+        report.inputs,
+    )
 
 
 def _stem(name: str) -> str:
@@ -144,11 +177,20 @@ def _stem(name: str) -> str:
 
 
 def _input_record(name: str, role: str, result: FetchResult) -> dict[str, Any]:
-    return {"name": name, "role": role, "origin": result.origin, "bytes": result.size, "sha256": result.sha256,
-            "md5": result.md5, "checksum_ok": result.checksum_ok}
+    return {
+        "name": name,
+        "role": role,
+        "origin": result.origin,
+        "bytes": result.size,
+        "sha256": result.sha256,
+        "md5": result.md5,
+        "checksum_ok": result.checksum_ok,
+    }
 
 
-def _parse(recipe: Recipe, input_name: str, extracted: dict[str, Path]) -> Iterator[AnnotatedImage | WordCrop | Problem]:
+def _parse(
+    recipe: Recipe, input_name: str, extracted: dict[str, Path]
+) -> Iterator[AnnotatedImage | WordCrop | Problem]:
     if recipe.parser == "icdar2015":
         if input_name == "word_crops":
             return icdar2015.iter_word_crops(extracted["crops"])
@@ -156,8 +198,9 @@ def _parse(recipe: Recipe, input_name: str, extracted: dict[str, Path]) -> Itera
     raise RecipeError(f"{recipe.path}: unknown parser {recipe.parser!r}")
 
 
-def _record_problems(items: Iterable[AnnotatedImage | WordCrop | Problem],
-                     report: SourceReport) -> Iterator[AnnotatedImage | WordCrop]:
+def _record_problems(
+    items: Iterable[AnnotatedImage | WordCrop | Problem], report: SourceReport
+) -> Iterator[AnnotatedImage | WordCrop]:
     """Problems found while parsing go to the report; work items go on to the workers."""
     for item in items:
         if isinstance(item, Problem):
@@ -169,16 +212,18 @@ def _record_problems(items: Iterable[AnnotatedImage | WordCrop | Problem],
 # --- the work unit: runs in worker processes --------------------------------------------------------
 
 
-def process_item(item: AnnotatedImage | WordCrop, *, source: str, group: str, policy: LabelPolicy,
-                 options: dict[str, Any]) -> tuple[list[Sample], list[Problem]]:
+def process_item(
+    item: AnnotatedImage | WordCrop, *, source: str, group: str, policy: LabelPolicy, options: dict[str, Any]
+) -> tuple[list[Sample], list[Problem]]:
     """One source image -> its word samples and the reasons for every word that was dropped."""
     if isinstance(item, WordCrop):
         return process_word_crop(item, source=source, group=group, policy=policy)
     return process_scene_image(item, source=source, group=group, policy=policy, options=options)
 
 
-def process_scene_image(item: AnnotatedImage, *, source: str, group: str, policy: LabelPolicy,
-                        options: dict[str, Any]) -> tuple[list[Sample], list[Problem]]:
+def process_scene_image(
+    item: AnnotatedImage, *, source: str, group: str, policy: LabelPolicy, options: dict[str, Any]
+) -> tuple[list[Sample], list[Problem]]:
     drops = list(item.problems)
     samples: list[Sample] = []
     keep_ignored = bool(options.get("keep_ignored", False))
@@ -202,9 +247,13 @@ def process_scene_image(item: AnnotatedImage, *, source: str, group: str, policy
     for number, inst, label in wanted:
         where = f"{item.image.name}#{number}"
         try:
-            crop = crop_word(image, inst.points, inst.text.strip(),
-                             vertical_ratio=float(options.get("vertical_ratio", 1.5)),
-                             min_side=int(options.get("min_side", 2)))
+            crop = crop_word(
+                image,
+                inst.points,
+                inst.text.strip(),
+                vertical_ratio=float(options.get("vertical_ratio", 1.5)),
+                min_side=int(options.get("min_side", 2)),
+            )
             data = encode_jpeg(crop.pixels)
         except CropError as exc:
             drops.append(Problem(where, exc.reason, str(exc)))
@@ -213,12 +262,15 @@ def process_scene_image(item: AnnotatedImage, *, source: str, group: str, policy
         extra: dict[str, Any] = {"points": [list(p) for p in inst.points], "image": item.image.name}
         if crop.rotated:
             extra["rotated"] = True
-        samples.append(Sample(data, label, inst.text, source, group, f"{source}/{item.image.name}#{number}", w, h, extra))
+        samples.append(
+            Sample(data, label, inst.text, source, group, f"{source}/{item.image.name}#{number}", w, h, extra)
+        )
     return samples, drops
 
 
-def process_word_crop(item: WordCrop, *, source: str, group: str,
-                      policy: LabelPolicy) -> tuple[list[Sample], list[Problem]]:
+def process_word_crop(
+    item: WordCrop, *, source: str, group: str, policy: LabelPolicy
+) -> tuple[list[Sample], list[Problem]]:
     label, reason = policy.normalize(item.text)
     if label is None:
         return [], [Problem(item.image.name, reason or "bad_label", repr(item.text))]
@@ -228,17 +280,30 @@ def process_word_crop(item: WordCrop, *, source: str, group: str,
         return [], [Problem(str(item.image), "corrupt_image", "image bytes could not be decoded")]
     h, w = pixels.shape[:2]
     # Stored byte for byte: the official crops are already the training images.
-    return [Sample(data, label, item.text, source, group, f"{source}/{item.image.name}", w, h,
-                   {"image": item.image.name})], []
+    return [
+        Sample(
+            data,
+            label,
+            item.text,
+            source,
+            group,
+            f"{source}/{item.image.name}",
+            w,
+            h,
+            {"image": item.image.name},
+        )
+    ], []
 
 
 def format_summary(result: BuildResult, root: Path) -> str:
     lines = []
     for s in result.sources:
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())) or "none"
-        lines.append(f"{s.source} (group {s.group}): kept {s.kept}, dropped {sum(s.dropped.values())} ({dropped}); "
-                     f"{s.samples_per_s:.0f} samples/s in {s.elapsed_s:.1f} s; {s.shards} shard(s) in {s.output}; "
-                     f"report {s.report}")
+        lines.append(
+            f"{s.source} (group {s.group}): kept {s.kept}, dropped {sum(s.dropped.values())} ({dropped}); "
+            f"{s.samples_per_s:.0f} samples/s in {s.elapsed_s:.1f} s; {s.shards} shard(s) in {s.output}; "
+            f"report {s.report}"
+        )
     if result.groups_without_sources:
         lines.append(f"groups with no source recipes yet: {', '.join(result.groups_without_sources)}")
     total = sum(s.kept for s in result.sources)

@@ -45,26 +45,42 @@ def build_parser() -> argparse.ArgumentParser:
         return _add(name, parents=[common], **kw)
 
     def with_root(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--root", type=Path, default=None, help="dataset root (default ./data or $REBUSYN_ROOT)")
+        p.add_argument(
+            "--root", type=Path, default=None, help="dataset root (default ./data or $REBUSYN_ROOT)"
+        )
 
     b = add_command("build", help="download, verify, parse, crop and shard real sources")
-    b.add_argument("--groups", type=_csv, default=("R", "E", "B", "U"), help="comma-separated groups (R,E,B,U)")
-    b.add_argument("--sources", type=_csv, default=(), help="comma-separated source names (overrides --groups)")
+    b.add_argument(
+        "--groups", type=_csv, default=("R", "E", "B", "U"), help="comma-separated groups (R,E,B,U)"
+    )
+    b.add_argument(
+        "--sources", type=_csv, default=(), help="comma-separated source names (overrides --groups)"
+    )
     with_root(b)
-    b.add_argument("--from", dest="from_dir", type=Path, default=None, help="folder with archives downloaded by hand")
+    b.add_argument(
+        "--from", dest="from_dir", type=Path, default=None, help="folder with archives downloaded by hand"
+    )
     b.add_argument("--mirror", default=None, help="base URL or folder that serves every archive by its name")
     b.add_argument("--skip-checksum", action="store_true", help="accept files whose checksum differs (warns)")
     b.add_argument("--charset", choices=CHARSETS, default=DEFAULT_CHARSET)
     b.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
     b.add_argument("--workers", type=int, default=1)
-    b.add_argument("--input", default=None, help="recipe input to build from (icdar2015: detection | word_crops)")
+    b.add_argument(
+        "--input", default=None, help="recipe input to build from (icdar2015: detection | word_crops)"
+    )
 
     s = add_command("synth", help="render synthetic word images into shards")
-    s.add_argument("--n", type=parse_count, required=True, help="number of samples: 1e6, 1_000_000 or 1000000")
+    s.add_argument(
+        "--n", type=parse_count, required=True, help="number of samples: 1e6, 1_000_000 or 1000000"
+    )
     with_root(s)
     s.add_argument("--engine", default="trdg", choices=["trdg"])
-    s.add_argument("--corpus", type=Path, default=None, help="one text per line (default: embedded English corpus)")
-    s.add_argument("--fonts", type=Path, default=None, help="folder of .ttf/.otf fonts (default: trdg's Latin fonts)")
+    s.add_argument(
+        "--corpus", type=Path, default=None, help="one text per line (default: embedded English corpus)"
+    )
+    s.add_argument(
+        "--fonts", type=Path, default=None, help="folder of .ttf/.otf fonts (default: trdg's Latin fonts)"
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--charset", choices=CHARSETS, default=DEFAULT_CHARSET)
@@ -106,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(exc, ManualDownloadRequired):
             print(str(exc), file=sys.stderr)
-            print(f"rebusyn: error: {len(exc.missing)} file(s) must be downloaded by hand (see above)", file=sys.stderr)
+            print(
+                f"rebusyn: error: {len(exc.missing)} file(s) must be downloaded by hand (see above)",
+                file=sys.stderr,
+            )
             return 2
         if os.environ.get("REBUSYN_DEBUG"):
             raise
@@ -120,23 +139,53 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
     if args.command == "build":
         from rebusyn.build import BuildOptions, build, format_summary
 
-        result = build(BuildOptions(root=root, groups=args.groups, sources=args.sources, from_dir=args.from_dir,
-                                    mirror=args.mirror, skip_checksum=args.skip_checksum, charset=args.charset,
-                                    max_len=args.max_len, workers=args.workers, input=args.input,
-                                    progress=progress))
+        result = build(
+            BuildOptions(
+                root=root,
+                groups=args.groups,
+                sources=args.sources,
+                from_dir=args.from_dir,
+                mirror=args.mirror,
+                skip_checksum=args.skip_checksum,
+                charset=args.charset,
+                max_len=args.max_len,
+                workers=args.workers,
+                input=args.input,
+                progress=progress,
+            )
+        )
         print(format_summary(result, root))
     elif args.command == "synth":
         from rebusyn.synth.run import SynthOptions, format_summary, synthesize
 
-        summary = synthesize(SynthOptions(n=args.n, root=root, engine=args.engine, corpus=args.corpus,
-                                          fonts=args.fonts, seed=args.seed, workers=args.workers,
-                                          charset=args.charset, max_len=args.max_len, progress=progress))
+        summary = synthesize(
+            SynthOptions(
+                n=args.n,
+                root=root,
+                engine=args.engine,
+                corpus=args.corpus,
+                fonts=args.fonts,
+                seed=args.seed,
+                workers=args.workers,
+                charset=args.charset,
+                max_len=args.max_len,
+                progress=progress,
+            )
+        )
         print(format_summary(summary))
     elif args.command == "mix":
         from rebusyn.mix import MixOptions, format_summary, mix, parse_ratio
 
-        summary = mix(MixOptions(root=root, ratio=parse_ratio(args.ratio), name=args.name, out=args.out,
-                                 seed=args.seed, total=args.total))
+        summary = mix(
+            MixOptions(
+                root=root,
+                ratio=parse_ratio(args.ratio),
+                name=args.name,
+                out=args.out,
+                seed=args.seed,
+                total=args.total,
+            )
+        )
         print(format_summary(summary))
     elif args.command == "export":
         from rebusyn.export import export_parquet, format_summary
@@ -146,8 +195,11 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
         from rebusyn.samplegen import write_samples
 
         summary = write_samples(args.dir, list(args.sources) or None)
-        print(f"wrote {len(summary.files)} file(s) for {', '.join(summary.sources)} into {summary.directory}; "
-              f"build from it with: rebusyn build --sources {','.join(summary.sources)} --mirror {summary.directory}")
+        print(
+            f"wrote {len(summary.files)} file(s) for {', '.join(summary.sources)} into {summary.directory}; "
+            f"build from it with: rebusyn build --sources {','.join(summary.sources)} "
+            f"--mirror {summary.directory}"
+        )
     elif args.command == "demo":
         from rebusyn.demo import run_demo
 

@@ -69,8 +69,10 @@ def _check_inside(points: np.ndarray, width: int, height: int) -> None:
     ix = max(0.0, min(x1, width) - max(x0, 0.0))
     iy = max(0.0, min(y1, height) - max(y0, 0.0))
     if ix * iy < MIN_INSIDE_FRACTION * box_area:
-        raise CropError("box_outside_image", f"box ({x0:.0f},{y0:.0f})-({x1:.0f},{y1:.0f}) lies mostly "
-                        f"outside the {width}x{height} image")
+        raise CropError(
+            "box_outside_image",
+            f"box ({x0:.0f},{y0:.0f})-({x1:.0f},{y1:.0f}) lies mostly outside the {width}x{height} image",
+        )
 
 
 def warp_quad(image: np.ndarray, points: np.ndarray, min_side: int = DEFAULT_MIN_SIDE) -> np.ndarray:
@@ -92,8 +94,9 @@ def warp_quad(image: np.ndarray, points: np.ndarray, min_side: int = DEFAULT_MIN
     # copying its pixels exactly instead of resampling them at a scale of (w-1)/w.
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(quad, target)
-    return cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def crop_box(image: np.ndarray, points: np.ndarray, min_side: int = DEFAULT_MIN_SIDE) -> np.ndarray:
@@ -106,12 +109,21 @@ def crop_box(image: np.ndarray, points: np.ndarray, min_side: int = DEFAULT_MIN_
     return image[y0:y1, x0:x1].copy()
 
 
-def crop_word(image: np.ndarray, points: tuple[tuple[float, float], ...], label: str, *,
-              vertical_ratio: float = DEFAULT_VERTICAL_RATIO, min_side: int = DEFAULT_MIN_SIDE) -> Crop:
+def crop_word(
+    image: np.ndarray,
+    points: tuple[tuple[float, float], ...],
+    label: str,
+    *,
+    vertical_ratio: float = DEFAULT_VERTICAL_RATIO,
+    min_side: int = DEFAULT_MIN_SIDE,
+) -> Crop:
     """Cut one word out of a decoded scene image (see the module docstring for the rules)."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2 or not np.isfinite(pts).all():
         raise CropError("bad_geometry", f"points must be finite (x, y) pairs, got {points!r}")
+    extent = pts.max(axis=0) - pts.min(axis=0)
+    if extent.min() < min_side:
+        raise CropError("degenerate_box", f"box extent {extent[0]:.0f}x{extent[1]:.0f} below {min_side} px")
     h, w = image.shape[:2]
     _check_inside(pts, w, h)
     if len(pts) == 2:

@@ -59,7 +59,9 @@ class DemoSummary:
         return "\n".join(f"== {title}\n{body}" for title, body in self.sections)
 
 
-def run_demo(root: Path, *, progress: bool = True, synth_n: int = DEMO_SYNTH_N, workers: int = 2) -> DemoSummary:
+def run_demo(
+    root: Path, *, progress: bool = True, synth_n: int = DEMO_SYNTH_N, workers: int = 2
+) -> DemoSummary:
     root = Path(root)
     dataset_root = root / "dataset"
     summary = DemoSummary()
@@ -69,8 +71,15 @@ def run_demo(root: Path, *, progress: bool = True, synth_n: int = DEMO_SYNTH_N, 
     summary.add("samples", f"sample mirror with {len(samples.files)} files in {samples.directory}")
 
     with serve_directory(samples.directory) as url:
-        built = build(BuildOptions(root=dataset_root, sources=tuple(samples.sources), mirror=url,
-                                   workers=workers, progress=progress))
+        built = build(
+            BuildOptions(
+                root=dataset_root,
+                sources=tuple(samples.sources),
+                mirror=url,
+                workers=workers,
+                progress=progress,
+            )
+        )
     summary.add(f"build (mirror {url})", build_summary(built, dataset_root))
 
     synth = synthesize(SynthOptions(n=synth_n, root=dataset_root, workers=workers, progress=progress))
@@ -85,13 +94,22 @@ def run_demo(root: Path, *, progress: bool = True, synth_n: int = DEMO_SYNTH_N, 
 
     ds = load_dataset(mixed.manifest_path.parent)
     raw = ds.cast_column("image", HFImage(decode=False))
-    counts = {"real": sum(1 for s in ds["synthetic"] if not s), "synthetic": sum(1 for s in ds["synthetic"] if s)}
-    summary.add("load", f"datasets.Dataset with {len(ds)} rows, features {sorted(ds.features)}; "
-                        f"real {counts['real']}, synthetic {counts['synthetic']}")
+    counts = {
+        "real": sum(1 for s in ds["synthetic"] if not s),
+        "synthetic": sum(1 for s in ds["synthetic"] if s),
+    }
+    summary.add(
+        "load",
+        f"datasets.Dataset with {len(ds)} rows, features {sorted(ds.features)}; "
+        f"real {counts['real']}, synthetic {counts['synthetic']}",
+    )
 
     picks = [raw[i] for i in range(min(48, len(raw)))]
-    sheet = preview_sheet([(r["image"]["bytes"], r["label"], r["label_raw"]) for r in picks], root / "preview.png",
-                          title=f"rebusyn demo: first {len(picks)} rows of {mixed.name}")
+    sheet = preview_sheet(
+        [(r["image"]["bytes"], r["label"], r["label_raw"]) for r in picks],
+        root / "preview.png",
+        title=f"rebusyn demo: first {len(picks)} rows of {mixed.name}",
+    )
     summary.add("preview", f"{sheet}")
     summary.add("done", f"demo finished in {time.perf_counter() - started:.1f} s; everything is under {root}")
     return summary

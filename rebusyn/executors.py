@@ -11,7 +11,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 1, chunksize: int = 4) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int = 1, chunksize: int = 4
+) -> Iterator[R]:
     """`map(fn, items)` on `workers` processes (1 = in this process), results in input order.
 
     `fn` must be picklable (a module-level function or a functools.partial of one). Workers are forked

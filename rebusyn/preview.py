@@ -13,8 +13,9 @@ from rebusyn.samplegen.scene import load_font
 CELL_W, CELL_H, CAPTION_H = 200, 48, 30
 
 
-def preview_sheet(items: Sequence[tuple[bytes, str, str]], out: Path, *, columns: int = 6,
-                  title: str | None = None) -> Path:
+def preview_sheet(
+    items: Sequence[tuple[bytes, str, str]], out: Path, *, columns: int = 6, title: str | None = None
+) -> Path:
     """`items` are (encoded image, label, label_raw); writes a PNG to `out` and returns its path."""
     if not items:
         raise ValueError("nothing to preview: no samples")
@@ -33,7 +34,9 @@ def preview_sheet(items: Sequence[tuple[bytes, str, str]], out: Path, *, columns
             crop = Image.new("RGB", (CELL_W - 8, CELL_H - 8), "red")
         # scale to the cell (up or down) so small crops stay legible on the sheet
         scale = min((CELL_W - 8) / crop.width, (CELL_H - 8) / crop.height)
-        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.BICUBIC)
+        crop = crop.resize(
+            (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.BICUBIC
+        )
         sheet.paste(crop, (x + (CELL_W - crop.width) // 2, y + 4 + (CELL_H - 8 - crop.height) // 2))
         draw.text((x + 4, y + CELL_H), label, fill="black", font=font)
         if raw.strip() != label:

@@ -69,8 +69,10 @@ class Recipe:
     def input(self, name: str | None = None) -> RecipeInput:
         name = name or self.default_input
         if name not in self.inputs:
-            raise RecipeError(f"{self.path}: source {self.name!r} has no input {name!r} "
-                              f"(choose one of: {', '.join(self.inputs)})")
+            raise RecipeError(
+                f"{self.path}: source {self.name!r} has no input {name!r} "
+                f"(choose one of: {', '.join(self.inputs)})"
+            )
         return self.inputs[name]
 
 
@@ -111,7 +113,9 @@ def parse_recipe(path: Path) -> Recipe:
         raise RecipeError(f"{path}: field 'schema' must be {RECIPE_SCHEMA}, got {data.get('schema')!r}")
     name = v.string(data, "name")
     if not _NAME.match(name) or name != path.stem:
-        raise RecipeError(f"{path}: field 'name' must be lower-case [a-z0-9_] and equal the file name, got {name!r}")
+        raise RecipeError(
+            f"{path}: field 'name' must be lower-case [a-z0-9_] and equal the file name, got {name!r}"
+        )
     group = v.string(data, "group")
     if group not in GROUPS:
         raise RecipeError(f"{path}: field 'group' must be one of {', '.join(GROUPS)}, got {group!r}")
@@ -130,10 +134,19 @@ def parse_recipe(path: Path) -> Recipe:
     if not isinstance(options, dict) or not isinstance(counts, dict):
         raise RecipeError(f"{path}: fields 'options' and 'counts' must be mappings")
     return Recipe(
-        path=path, name=name, title=v.string(data, "title"), group=group,
-        homepage=v.url(data, "homepage"), download_page=v.url(data, "download_page"),
-        licence=v.string(data, "licence"), login_required=login, parser=v.string(data, "parser"),
-        default_input=default_input, inputs=inputs, options=dict(options), counts=dict(counts),
+        path=path,
+        name=name,
+        title=v.string(data, "title"),
+        group=group,
+        homepage=v.url(data, "homepage"),
+        download_page=v.url(data, "download_page"),
+        licence=v.string(data, "licence"),
+        login_required=login,
+        parser=v.string(data, "parser"),
+        default_input=default_input,
+        inputs=inputs,
+        options=dict(options),
+        counts=dict(counts),
         citation=str(data.get("citation") or ""),
     )
 
@@ -165,7 +178,9 @@ class _Validator:
         archives = value.get("archives")
         if not isinstance(archives, list) or not archives:
             raise self.fail(f"{where}.archives", "must be a non-empty list")
-        return RecipeInput(name, split, tuple(self.archive(f"{where}.archives[{i}]", a) for i, a in enumerate(archives)))
+        return RecipeInput(
+            name, split, tuple(self.archive(f"{where}.archives[{i}]", a) for i, a in enumerate(archives))
+        )
 
     def archive(self, where: str, value: Any) -> Archive:
         if not isinstance(value, dict):
@@ -173,7 +188,9 @@ class _Validator:
         checksums: dict[str, str | None] = {}
         for algo, length in _HEX.items():
             digest = value.get(algo)
-            if digest is not None and not (isinstance(digest, str) and re.fullmatch(f"[0-9a-f]{{{length}}}", digest)):
+            if digest is not None and not (
+                isinstance(digest, str) and re.fullmatch(f"[0-9a-f]{{{length}}}", digest)
+            ):
                 raise self.fail(f"{where}.{algo}", f"must be {length} lower-case hex digits, got {digest!r}")
             checksums[algo] = digest
         size = value.get("size")
@@ -182,5 +199,10 @@ class _Validator:
         name = self.string(value, "name", f"{where}.name")
         if "/" in name or name.startswith("."):
             raise self.fail(f"{where}.name", f"must be a plain file name, got {name!r}")
-        return Archive(name=name, url=self.url(value, "url", f"{where}.url"),
-                       role=self.string(value, "role", f"{where}.role"), size=size, **checksums)
+        return Archive(
+            name=name,
+            url=self.url(value, "url", f"{where}.url"),
+            role=self.string(value, "role", f"{where}.role"),
+            size=size,
+            **checksums,
+        )

@@ -11,9 +11,9 @@ import pytest
 from rebusyn.build import BuildOptions, build
 from rebusyn.cli import main
 from rebusyn.fetch import ChecksumMismatch, ManualDownloadRequired
+from rebusyn.sample import LabelPolicy
 from rebusyn.samplegen import write_samples
 from rebusyn.samplegen.icdar2015 import WORDS
-from rebusyn.sample import LabelPolicy
 from tests.httpserver import FileServer
 
 DATA = Path(__file__).parent / "data" / "icdar2015"
@@ -55,7 +55,9 @@ def native_gt_words(mirror):
     with zipfile.ZipFile(mirror / "ch4_training_localization_transcription_gt.zip") as zf:
         for name in sorted(zf.namelist(), key=lambda n: int(n[7:-4])):
             text = zf.read(name).decode("utf-8-sig")
-            words += [line.split(",", 8)[8] for line in text.split("\r\n") if line and not line.endswith(",###")]
+            words += [
+                line.split(",", 8)[8] for line in text.split("\r\n") if line and not line.endswith(",###")
+            ]
     return words
 
 
@@ -153,8 +155,21 @@ def test_from_dir_with_real_images(tmp_path, caplog):
     assert summary.kept == 8 and summary.dropped == {"dont_care": 19}
     assert [i["checksum_ok"] for i in summary.inputs] == [False, False]
     assert sum("checksum" in r.getMessage().lower() for r in caplog.records) >= 2
-    labels = pq.read_table(tmp_path / "root" / "index" / "icdar2015.parquet", columns=["label"]).column(0).to_pylist()
-    assert labels == ["genaxistheatre", "06", "6203", "carpark", "exit", "i2r", "fusionopolis", "fusionopolis"]
+    labels = (
+        pq.read_table(tmp_path / "root" / "index" / "icdar2015.parquet", columns=["label"])
+        .column(0)
+        .to_pylist()
+    )
+    assert labels == [
+        "genaxistheatre",
+        "06",
+        "6203",
+        "carpark",
+        "exit",
+        "i2r",
+        "fusionopolis",
+        "fusionopolis",
+    ]
 
 
 def test_corrupt_image_is_counted_not_fatal(tmp_path):
@@ -195,5 +210,3 @@ def test_unknown_group_is_a_one_line_error(tmp_path, capsys):
     assert main(["build", "--groups", "X", "--root", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown group 'X'" in err[0]
-
-

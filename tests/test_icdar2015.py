@@ -45,7 +45,10 @@ def test_parse_detection_gt_quirks():
     instances, problems = parse_detection_gt(text.replace("\r\n", "\n"), "gt.txt")
     assert [(i.text, i.ignore) for i in instances] == [("100,000", False), ("###", True)]
     assert instances[0].points == ((1, 2), (3, 4), (5, 6), (7, 8))
-    assert [(p.where, p.reason) for p in problems] == [("gt.txt:4", "malformed_line"), ("gt.txt:5", "malformed_line")]
+    assert [(p.where, p.reason) for p in problems] == [
+        ("gt.txt:4", "malformed_line"),
+        ("gt.txt:5", "malformed_line"),
+    ]
 
 
 def test_the_eight_legible_words_come_out_exactly(native_dir):
@@ -67,7 +70,9 @@ def test_the_eight_legible_words_come_out_exactly(native_dir):
 
 def _crop_of(word_index):
     item = next(i for i in iter_detection(DATA, DATA) if i.image_id == LEGIBLE[word_index][0])
-    samples, _ = process_scene_image(item, source="icdar2015", group="B", policy=LabelPolicy("36"), options={})
+    samples, _ = process_scene_image(
+        item, source="icdar2015", group="B", policy=LabelPolicy("36"), options={}
+    )
     sample = next(s for s in samples if s.label_raw == LEGIBLE[word_index][1])
     return sample, decode_image(sample.image), decode_image(item.image.read_bytes())
 
@@ -100,7 +105,11 @@ def test_axis_aligned_word_crop_matches_scene_pixels():
 def test_word_gt_quirks():
     text = '\ufeffword_1.png, "Genaxis Theatre"\nword_4.png, "62-,03"\nword_9.png, ""Quoted""\nword_5.png\n'
     entries, problems = parse_word_gt(text.lstrip("\ufeff"), "gt.txt")
-    assert entries == [("word_1.png", "Genaxis Theatre"), ("word_4.png", "62-,03"), ("word_9.png", '"Quoted"')]
+    assert entries == [
+        ("word_1.png", "Genaxis Theatre"),
+        ("word_4.png", "62-,03"),
+        ("word_9.png", '"Quoted"'),
+    ]
     assert [(p.where, p.reason) for p in problems] == [("gt.txt:4", "malformed_line")]
 
 
@@ -118,4 +127,8 @@ def test_unpaired_and_undecodable_files_are_problems(tmp_path):
     (tmp_path / "img_9.jpg").write_bytes((DATA / "img_2.jpg").read_bytes())
     (tmp_path / "gt_img_9.txt").write_bytes(b"1,1,9,1,9,9,1,9,caf\xe9\r\n")  # latin-1, not UTF-8
     reasons = [(type(i).__name__, getattr(i, "reason", None)) for i in iter_detection(tmp_path, tmp_path)]
-    assert reasons == [("Problem", "missing_annotation"), ("Problem", "missing_image"), ("Problem", "invalid_utf8")]
+    assert reasons == [
+        ("Problem", "missing_annotation"),
+        ("Problem", "missing_image"),
+        ("Problem", "invalid_utf8"),
+    ]

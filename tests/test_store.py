@@ -22,15 +22,19 @@ def png(w, h, colour):
 
 
 def make_samples(n):
-    return [Sample(png(20 + i, 10, (i * 7 % 255, 0, 0)), f"w{i}", f"W{i}!", "src", "B", f"src/{i}", 20 + i, 10)
-            for i in range(n)]
+    return [
+        Sample(png(20 + i, 10, (i * 7 % 255, 0, 0)), f"w{i}", f"W{i}!", "src", "B", f"src/{i}", 20 + i, 10)
+        for i in range(n)
+    ]
 
 
 class STRLmdbReader:
-    """Minimal reader written the way DTRB's LmdbDataset / PARSeq's LmdbDataset read (independent of rebusyn)."""
+    """A minimal reader written the way DTRB's and PARSeq's LmdbDataset read (independent of rebusyn)."""
 
     def __init__(self, root):
-        self.env = lmdb.open(str(root), max_readers=32, readonly=True, lock=False, readahead=False, meminit=False)
+        self.env = lmdb.open(
+            str(root), max_readers=32, readonly=True, lock=False, readahead=False, meminit=False
+        )
         with self.env.begin(write=False) as txn:
             self.n = int(txn.get("num-samples".encode()))
 

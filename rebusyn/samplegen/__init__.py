@@ -27,7 +27,9 @@ def write_samples(directory: Path, sources: list[str] | None = None) -> SamplesS
     names = sources or sorted(GENERATORS)
     unknown = [s for s in names if s not in GENERATORS]
     if unknown:
-        raise ValueError(f"no sample generator for {', '.join(unknown)}; available: {', '.join(sorted(GENERATORS))}")
+        raise ValueError(
+            f"no sample generator for {', '.join(unknown)}; available: {', '.join(sorted(GENERATORS))}"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []

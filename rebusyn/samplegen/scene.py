@@ -77,8 +77,13 @@ def _overlaps(box: tuple[int, int, int, int], boxes: list[tuple[int, int, int, i
     return any(not (x1 < a0 or a1 < x0 or y1 < b0 or b1 < y0) for a0, b0, a1, b1 in boxes)
 
 
-def render_scene(rng: np.random.Generator, words: list[tuple[str, bool]], width: int = 640, height: int = 480,
-                 vertical_every: int = 0) -> tuple[np.ndarray, list[PlacedWord]]:
+def render_scene(
+    rng: np.random.Generator,
+    words: list[tuple[str, bool]],
+    width: int = 640,
+    height: int = 480,
+    vertical_every: int = 0,
+) -> tuple[np.ndarray, list[PlacedWord]]:
     """Draw `words` ((text, legible)) at random rotations and mild perspective; returns BGR pixels and
     the words that fit, each with the quadrilateral of its text (corners clockwise from top-left).
 
@@ -110,21 +115,33 @@ def render_scene(rng: np.random.Generator, words: list[tuple[str, bool]], width:
             rot = cv2.getRotationMatrix2D((pw / 2, ph / 2), angle, 1.0)
             moved = (patch_corners @ rot[:, :2].T + rot[:, 2]) + jitter
             moved += np.array([cx, cy], np.float32) - moved.mean(axis=0)
-            box = (int(moved[:, 0].min()), int(moved[:, 1].min()), int(moved[:, 0].max()), int(moved[:, 1].max()))
+            box = (
+                int(moved[:, 0].min()),
+                int(moved[:, 1].min()),
+                int(moved[:, 0].max()),
+                int(moved[:, 1].max()),
+            )
             if box[0] < 2 or box[1] < 2 or box[2] > width - 3 or box[3] > height - 3 or _overlaps(box, taken):
                 continue
             matrix = cv2.getPerspectiveTransform(patch_corners, moved.astype(np.float32))
-            warped = cv2.warpPerspective(mask, matrix, (width, height), flags=cv2.INTER_LINEAR).astype(np.float32) / 255
-            region = canvas[box[1]:box[3], box[0]:box[2]]
+            warped = (
+                cv2.warpPerspective(mask, matrix, (width, height), flags=cv2.INTER_LINEAR).astype(np.float32)
+                / 255
+            )
+            region = canvas[box[1] : box[3], box[0] : box[2]]
             lum = float(region.mean()) if region.size else 128.0
             ink = rng.integers(0, 60, size=3) if lum > 128 else rng.integers(200, 256, size=3)
             canvas = canvas * (1 - warped[..., None]) + ink.astype(np.float32) * warped[..., None]
             quad = cv2.perspectiveTransform(corners[None], matrix)[0]
             if vertical:
                 xs, ys = quad[:, 0], quad[:, 1]
-                quad = np.array([[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.max(), ys.max()], [xs.min(), ys.max()]])
+                quad = np.array(
+                    [[xs.min(), ys.min()], [xs.max(), ys.min()], [xs.max(), ys.max()], [xs.min(), ys.max()]]
+                )
             taken.append(box)
-            placed.append(PlacedWord(text, tuple((int(round(x)), int(round(y))) for x, y in quad), legible, vertical))
+            placed.append(
+                PlacedWord(text, tuple((int(round(x)), int(round(y))) for x, y in quad), legible, vertical)
+            )
             if legible:
                 legible_count += 1
             break

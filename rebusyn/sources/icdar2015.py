@@ -34,17 +34,24 @@ def parse_detection_gt(text: str, where: str) -> tuple[list[Instance], list[Prob
             continue
         parts = line.split(",", 8)
         if len(parts) < 9:
-            problems.append(Problem(f"{where}:{lineno}", "malformed_line", f"expected 8 coordinates and a text: {line!r}"))
+            problems.append(
+                Problem(f"{where}:{lineno}", "malformed_line", f"expected 8 coordinates and a text: {line!r}")
+            )
             continue
         try:
             coords = [float(p) for p in parts[:8]]
         except ValueError:
-            problems.append(Problem(f"{where}:{lineno}", "malformed_line", f"non-numeric coordinate: {line!r}"))
+            problems.append(
+                Problem(f"{where}:{lineno}", "malformed_line", f"non-numeric coordinate: {line!r}")
+            )
             continue
         transcription = parts[8]
         points = tuple((coords[i], coords[i + 1]) for i in range(0, 8, 2))
-        instances.append(Instance(text=transcription, points=points, ignore=transcription == IGNORE_MARK,
-                                  attrs={"line": lineno}))
+        instances.append(
+            Instance(
+                text=transcription, points=points, ignore=transcription == IGNORE_MARK, attrs={"line": lineno}
+            )
+        )
     return instances, problems
 
 
@@ -77,7 +84,9 @@ def iter_detection(images_dir: Path, gt_dir: Path) -> Iterator[AnnotatedImage | 
             yield Problem(str(images[image_id]), "missing_annotation", "no gt_<image>.txt for this image")
             continue
         if image_id not in images:
-            yield Problem(str(gts[image_id]), "missing_image", f"no image {image_id}.jpg for this ground truth")
+            yield Problem(
+                str(gts[image_id]), "missing_image", f"no image {image_id}.jpg for this ground truth"
+            )
             continue
         try:
             text = read_text(gts[image_id])
@@ -99,7 +108,9 @@ def parse_word_gt(text: str, where: str) -> tuple[list[tuple[str, str]], list[Pr
         name, sep, rest = line.partition(",")
         rest = rest.strip()
         if not sep or not name.strip() or len(rest) < 2 or not (rest.startswith('"') and rest.endswith('"')):
-            problems.append(Problem(f"{where}:{lineno}", "malformed_line", f'expected name, "text": {line!r}'))
+            problems.append(
+                Problem(f"{where}:{lineno}", "malformed_line", f'expected name, "text": {line!r}')
+            )
             continue
         entries.append((name.strip(), rest[1:-1]))
     return entries, problems

@@ -35,8 +35,15 @@ class SourceWriter:
     """Shards + index for one source. Opening it removes that source's previous output, so a rebuild
     never mixes old and new shards; the index is published only when every shard is closed."""
 
-    def __init__(self, root: Path, source: str, group: str, *, max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
-                 max_shard_samples: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        source: str,
+        group: str,
+        *,
+        max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+        max_shard_samples: int | None = None,
+    ) -> None:
         self.root = Path(root)
         self.directory = source_dir(self.root, source, group)
         self.index_file = index_path(self.root, source)
@@ -44,8 +51,13 @@ class SourceWriter:
         if self.directory.exists():
             shutil.rmtree(self.directory)
         self._index = IndexWriter(self.index_file)
-        self._shards = ShardWriter(self.directory, self.root, max_shard_bytes=max_shard_bytes,
-                                   max_shard_samples=max_shard_samples, on_shard=self._index.add_shard)
+        self._shards = ShardWriter(
+            self.directory,
+            self.root,
+            max_shard_bytes=max_shard_bytes,
+            max_shard_samples=max_shard_samples,
+            on_shard=self._index.add_shard,
+        )
 
     def __enter__(self) -> SourceWriter:
         return self

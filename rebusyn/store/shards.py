@@ -16,8 +16,7 @@ import os
 import shutil
 import threading
 import weakref
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -247,8 +246,14 @@ class ShardReader:
                 raise FileNotFoundError(f"not an LMDB shard (no data.mdb): {self.path}")
             # lock=False: finished shards are immutable, and readers need no write access to a lock file.
             self._env = lmdb.open(
-                str(self.path), readonly=True, lock=False, readahead=self.readahead, meminit=False,
-                max_readers=1, create=False, subdir=True,
+                str(self.path),
+                readonly=True,
+                lock=False,
+                readahead=self.readahead,
+                meminit=False,
+                max_readers=1,
+                create=False,
+                subdir=True,
             )
             self._pid = os.getpid()
             with _READERS_LOCK:
