@@ -1,0 +1,299 @@
+"""`rebusyn synth`: render synthetic word images with trdg into `<root>/train/synth/trdg/` shards.
+
+`synthesize(opts)` keeps drawing sample indices 0, 1, 2, ... until `opts.n` samples are kept. Each index
+is rendered by `rebusyn.synth.trdg_engine` from (seed, index) alone; workers render ordered chunks of
+indices and the main process writes results in index order, so the output is byte-identical for any
+`workers`. Drops (labels empty/too long after normalization, no font for the text, low contrast after
+retries) are counted in the report; more than `MAX_ATTEMPTS_FACTOR * n` indices is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rebusyn.report import SourceReport
+from rebusyn.sample import CHARSETS, Sample
+from rebusyn.store.dataset import SourceWriter
+from rebusyn.synth import trdg_compat, trdg_engine
+from rebusyn.synth.corpus import corpus_info, load_corpus
+from rebusyn.synth.fonts import PRINTABLE_ASCII, font_infos
+
+ENGINES = ("trdg",)
+SOURCE = "trdg"
+GROUP = "S"
+MAX_ATTEMPTS_FACTOR = 10
+MIN_ATTEMPTS = 100  # so a tiny n still tolerates a few early drops
+FAIL_FAST_ERRORS = 20  # this many render errors before the first kept sample: something is broken
+
+
+@dataclass(frozen=True)
+class SynthOptions:
+    n: int
+    root: Path
+    engine: str = "trdg"
+    corpus: Path | None = None
+    fonts: Path | None = None
+    seed: int = 0
+    workers: int = 1
+    charset: str = "36"  # LabelPolicy charset for `label`; label_raw = exactly the rendered text
+    max_len: int = 25
+    height: int = 32
+    max_shard_bytes: int = 512 * 2**20
+    progress: bool = True
+
+
+@dataclass
+class SynthSummary:
+    n_requested: int
+    kept: int
+    dropped: dict[str, int]
+    elapsed_s: float
+    samples_per_s: float
+    output_dir: Path
+    index: Path
+    report: Path
+    shards: int
+    attempts: int = 0  # indices drawn: kept + dropped
+    fonts_used: list[str] = field(default_factory=list, repr=False)
+    fonts_excluded: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def format_summary(summary: SynthSummary) -> str:
+    """The CLI's report of one `synthesize` run."""
+    dropped = ", ".join(f"{k} {v}" for k, v in summary.dropped.items()) or "none"
+    return "\n".join([
+        f"trdg (group S): kept {summary.kept} of {summary.n_requested} requested, dropped "
+        f"{sum(summary.dropped.values())} ({dropped}); {summary.samples_per_s:.0f} samples/s in "
+        f"{summary.elapsed_s:.1f} s; {summary.shards} shard(s) in {summary.output_dir}",
+        f"  fonts: {len(summary.fonts_used)} used, {len(summary.fonts_excluded)} excluded"
+        + (f" ({', '.join(sorted(summary.fonts_excluded))})" if summary.fonts_excluded else ""),
+        f"  index {summary.index}; report {summary.report}",
+    ])
+
+
+def _validate(opts: SynthOptions) -> None:
+    if opts.engine not in ENGINES:
+        raise ValueError(f"unknown synth engine {opts.engine!r}; available: {', '.join(ENGINES)}")
+    if opts.n < 1:
+        raise ValueError(f"n must be >= 1, got {opts.n}")
+    if opts.workers < 1:
+        raise ValueError(f"workers must be >= 1, got {opts.workers}")
+    if opts.charset not in CHARSETS:
+        raise ValueError(f"unknown charset {opts.charset!r}; choose one of {', '.join(CHARSETS)}")
+    if opts.max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {opts.max_len}")
+    if not 16 <= opts.height <= 256:
+        raise ValueError(f"height must be in 16..256 px, got {opts.height}")
+    if opts.seed < 0:
+        raise ValueError(f"seed must be >= 0 (numpy SeedSequence), got {opts.seed}")
+
+
+def _chunk_size(n: int, workers: int) -> int:
+    # Small enough to balance workers and to stop soon after n is reached, large enough to amortize IPC.
+    return max(8, min(64, n // (workers * 8) or 8))
+
+
+def synthesize(opts: SynthOptions) -> SynthSummary:
+    """Render `opts.n` kept samples into `<root>/train/synth/trdg/` (+ index and report); see module doc."""
+    _validate(opts)
+    started = time.time()
+    report = SourceReport(SOURCE, GROUP)
+
+    corpus = load_corpus(opts.corpus)
+    corpus_chars = set("".join(corpus))
+    infos = font_infos(opts.fonts, corpus_chars | set(PRINTABLE_ASCII))
+    usable = [f for f in infos if f.usable]
+    if not usable:
+        where = opts.fonts or "trdg's fonts/latin"
+        raise ValueError(f"no usable font in {where}: " + "; ".join(f"{f.name}: {f.problem}" for f in infos))
+    config = trdg_engine.EngineConfig(
+        seed=opts.seed, corpus=opts.corpus, fonts=tuple((str(f.path), f.chars) for f in usable),
+        charset=opts.charset, max_len=opts.max_len, height=opts.height,
+    )
+    c_info = corpus_info(opts.corpus)
+    report.options = {
+        "n": opts.n, "engine": opts.engine, "seed": opts.seed, "workers": opts.workers,
+        "charset": opts.charset, "max_len": opts.max_len, "height": opts.height,
+        "max_shard_bytes": opts.max_shard_bytes, "engine_version": trdg_engine.engine_version(),
+        "corpus": c_info,
+        "fonts": {
+            "dir": str(opts.fonts) if opts.fonts else "trdg:fonts/latin",
+            "used": [f.name for f in usable],
+            "excluded": {f.name: f.problem for f in infos if not f.usable},
+            "sha1": {f.name: f.sha1 for f in usable},
+        },
+        "image": {"format": "JPEG", "quality": trdg_engine.JPEG_QUALITY},
+    }
+    report.inputs = [{"kind": "corpus", **{k: v for k, v in c_info.items() if k != "origins"}},
+                     {"kind": "fonts", "dir": report.options["fonts"]["dir"], "count": len(usable)}]
+
+    max_attempts = max(MAX_ATTEMPTS_FACTOR * opts.n, MIN_ATTEMPTS)
+    chunk = _chunk_size(opts.n, opts.workers)
+    pool = None
+    saved_random = random.getstate()
+    if opts.workers > 1:
+        # The pool starts before the writer opens LMDB/Parquet files or tqdm starts its thread. fork shares
+        # the already-loaded corpus; elsewhere (macOS, Windows) spawn reloads it once per worker.
+        method = "fork" if sys.platform.startswith("linux") else "spawn"
+        trdg_compat.apply()  # import + patch trdg once here, so forked workers inherit it
+        pool = multiprocessing.get_context(method).Pool(
+            opts.workers, initializer=trdg_engine.init_worker, initargs=(config,))
+    else:
+        trdg_engine.init_worker(config)
+
+    kept = 0
+    progress = {"kept": 0}  # read by _results to size its rounds
+    attempts = 0
+    render_errors = 0
+    dropped: Counter = Counter()
+    try:
+        writer = SourceWriter(opts.root, SOURCE, GROUP, max_shard_bytes=opts.max_shard_bytes)
+        with writer, _progress(opts) as bar:
+            for result in _results(pool, chunk, max_attempts, opts.n, progress):
+                attempts = result.index + 1
+                if isinstance(result, trdg_engine.Dropped):
+                    dropped[result.reason] += 1
+                    key = f"{SOURCE}/{opts.seed}/{result.index}"
+                    if result.reason == "render_error":
+                        render_errors += 1
+                        report.drop(result.reason, where=key, detail=result.detail)
+                        if kept == 0 and render_errors >= FAIL_FAST_ERRORS:
+                            raise RuntimeError(f"trdg failed on the first {render_errors} renders; "
+                                               f"last error: {result.detail}")
+                    elif result.reason == "no_font_for_text":
+                        report.drop(result.reason, where=key, detail=result.detail)
+                    else:
+                        report.drop(result.reason)
+                    continue
+                writer.add(_sample(result, opts.seed))
+                kept += 1
+                progress["kept"] = kept
+                bar.update(1)
+                if kept == opts.n:
+                    break
+            if kept < opts.n:
+                raise RuntimeError(
+                    f"trdg: only {kept} of {opts.n} samples kept after {attempts} indices "
+                    f"(limit {max_attempts}); drops: {dict(dropped)}. The corpus, --charset or "
+                    f"--max-len reject too many texts.")
+            output = writer.close()
+    except BaseException:
+        report.kept = kept
+        report.finish("failed")
+        report.write(opts.root)
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()  # results past the n-th kept sample are not needed
+            pool.join()
+        else:
+            random.setstate(saved_random)  # trdg seeds the global `random`; give the caller theirs back
+
+    report.kept = kept
+    report.output = {
+        "dir": str(output.directory), "index": str(output.index), "samples": output.samples,
+        "image_bytes": output.image_bytes, "attempts": attempts,
+        "shards": [str(p.relative_to(Path(opts.root))) for p in output.shards],
+    }
+    report.finish("complete")
+    report_file = report.write(opts.root)
+    elapsed = time.time() - started
+    return SynthSummary(
+        n_requested=opts.n, kept=kept, dropped=dict(sorted(dropped.items())), elapsed_s=round(elapsed, 3),
+        samples_per_s=round(kept / elapsed, 1) if elapsed > 0 else 0.0, output_dir=output.directory,
+        index=output.index, report=report_file, shards=len(output.shards), attempts=attempts,
+        fonts_used=[f.name for f in usable],
+        fonts_excluded={f.name: f.problem for f in infos if not f.usable},
+    )
+
+
+def _results(pool: Any, chunk: int, max_attempts: int, n: int, progress: dict[str, int]
+             ) -> Iterator[trdg_engine.Rendered | trdg_engine.Dropped]:
+    """Results for indices 0, 1, 2, ... in order, scheduled in rounds sized from the keep rate so far (an
+    unbounded task stream would make Pool.imap queue work without limit)."""
+    start = 0
+    while start < max_attempts:
+        kept = progress["kept"]
+        rate = kept / start if start else 1.0
+        want = math.ceil((n - kept) / max(rate, 0.05) * 1.1) + chunk
+        stop = min(max_attempts, start + want)
+        bounds = [(s, min(s + chunk, stop)) for s in range(start, stop, chunk)]
+        chunks = pool.imap(trdg_engine.render_chunk, bounds) if pool is not None else \
+            map(trdg_engine.render_chunk, bounds)
+        for results in chunks:
+            yield from results
+        start = stop
+
+
+def _sample(r: trdg_engine.Rendered, seed: int) -> Sample:
+    return Sample(image=r.image, label=r.label, label_raw=r.text, source=SOURCE, group=GROUP,
+                  key=f"{SOURCE}/{seed}/{r.index}", width=r.width, height=r.height, extra=r.extra)
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, k: int) -> None:
+        pass
+
+
+def _progress(opts: SynthOptions) -> Any:
+    if not opts.progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=opts.n, unit="img", desc=f"synth {opts.engine}", smoothing=0.1)
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `rebusyn synth` (for the CLI module to mount as a subcommand)."""
+    parser.add_argument("--n", "-n", type=int, required=True, help="number of samples to keep")
+    parser.add_argument("--root", type=Path, required=True, help="dataset root")
+    parser.add_argument("--engine", default="trdg", choices=ENGINES)
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="UTF-8 text file, one entry per line (default: embedded English corpus)")
+    parser.add_argument("--fonts", type=Path, default=None,
+                        help="directory of .ttf/.otf fonts (default: trdg's Latin fonts, filtered)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--charset", default="36", choices=CHARSETS)
+    parser.add_argument("--max-len", type=int, default=25)
+    parser.add_argument("--height", type=int, default=32)
+    parser.add_argument("--max-shard-bytes", type=int, default=512 * 2**20)
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def options_from_args(args: argparse.Namespace) -> SynthOptions:
+    return SynthOptions(
+        n=args.n, root=args.root, engine=args.engine, corpus=args.corpus, fonts=args.fonts, seed=args.seed,
+        workers=args.workers, charset=args.charset, max_len=args.max_len, height=args.height,
+        max_shard_bytes=args.max_shard_bytes, progress=not args.no_progress,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rebusyn synth", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    print(format_summary(synthesize(options_from_args(parser.parse_args(argv)))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
