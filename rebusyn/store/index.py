@@ -48,9 +48,11 @@ class IndexWriter:
         self.rows = 0
 
     def add_shard(self, shard: str, rows: list[dict[str, Any]]) -> None:
-        columns = {name: [r[name] for r in rows] for name in INDEX_SCHEMA.names if name != "shard"}
-        columns["shard"] = [shard] * len(rows)
-        self._writer.write_table(pa.table(columns, schema=INDEX_SCHEMA))
+        arrays = [
+            pa.array([shard] * len(rows) if f.name == "shard" else [r[f.name] for r in rows], type=f.type)
+            for f in INDEX_SCHEMA
+        ]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=INDEX_SCHEMA))
         self.rows += len(rows)
 
     def close(self) -> Path:
