@@ -1,9 +1,11 @@
 """Shards are read back the way deep-text-recognition-benchmark and PARSeq read them, and an LMDB
 written the way their create_lmdb_dataset.py writes is read by rebusyn."""
 
+import glob
 import io
 import json
 import multiprocessing as mp
+import os
 
 import lmdb
 import pyarrow.parquet as pq
@@ -106,7 +108,7 @@ def test_reads_lmdb_written_like_create_lmdb_dataset(tmp_path):
 
 def test_map_grows_on_map_full(tmp_path):
     big = Sample(b"\x00" * (3 * 2**20), "x", "x", "s", "S", "k", 1, 1)
-    with ShardWriter(tmp_path / "out", tmp_path, commit_every=50) as writer:
+    with ShardWriter(tmp_path / "out", index_prefix="out", commit_every=50) as writer:
         for _ in range(40):  # 120 MiB through a 64 MiB initial map
             writer.add(big)
     shard = find_shards(tmp_path / "out")
@@ -117,7 +119,7 @@ def test_failed_write_leaves_no_shard(tmp_path):
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom), ShardWriter(tmp_path / "out", tmp_path) as writer:
+    with pytest.raises(Boom), ShardWriter(tmp_path / "out", index_prefix="out") as writer:
         for s in make_samples(5):
             writer.add(s)
         raise Boom
@@ -126,14 +128,54 @@ def test_failed_write_leaves_no_shard(tmp_path):
 
 
 def test_unfinished_shard_is_invisible_until_renamed(tmp_path):
-    writer = ShardWriter(tmp_path / "out", tmp_path, commit_every=2)
+    writer = ShardWriter(tmp_path / "out", index_prefix="out", commit_every=2)
     for s in make_samples(5):
         writer.add(s)
-    # data.mdb exists (commits happened) but only under a temporary name that readers skip
+    # data.mdb exists (commits happened) but only under a hidden temporary name that readers skip,
+    # rebusyn's find_shards as well as PARSeq's `glob(root/**/data.mdb, recursive=True)`
+    assert [p.name.split(".tmp-")[0] for p in (tmp_path / "out").iterdir()] == [".shard-00000"]
+    assert list((tmp_path / "out").rglob("data.mdb"))
     assert find_shards(tmp_path) == []
-    assert [p.name.split(".tmp-")[0] for p in (tmp_path / "out").iterdir()] == ["shard-00000"]
+    assert glob.glob(os.path.join(tmp_path, "**/data.mdb"), recursive=True) == []
     writer.close()
     assert [p.name for p in find_shards(tmp_path)] == ["shard-00000"]
+    assert glob.glob(os.path.join(tmp_path, "**/data.mdb"), recursive=True) == [
+        str(tmp_path / "out" / "shard-00000" / "data.mdb")
+    ]
+
+
+def test_failed_rebuild_keeps_the_previous_build(tmp_path):
+    with SourceWriter(tmp_path, "src", "B") as writer:
+        for s in make_samples(4):
+            writer.add(s)
+        first = writer.close()
+    index_before = first.index.read_bytes()
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), SourceWriter(tmp_path, "src", "B", max_shard_samples=2) as writer:
+        for s in make_samples(3):  # one finished shard in staging, then a crash
+            writer.add(s)
+        assert len(glob.glob(os.path.join(tmp_path, "**/data.mdb"), recursive=True)) == 1  # staging is hidden
+        raise Boom
+    assert [p.name for p in find_shards(tmp_path)] == ["shard-00000"]
+    assert len(ShardReader(first.shards[0])) == 4 and first.index.read_bytes() == index_before
+    assert sorted(p.name for p in first.directory.parent.iterdir()) == ["src"]  # no staging left behind
+
+    with SourceWriter(
+        tmp_path, "src", "B", max_shard_samples=2
+    ) as writer:  # a successful rebuild replaces it
+        for s in make_samples(3):
+            writer.add(s)
+        second = writer.close()
+    assert [p.name for p in find_shards(tmp_path)] == ["shard-00000", "shard-00001"]
+    assert pq.read_table(second.index).column("shard").to_pylist() == [
+        "train/real/B/src/shard-00000",
+        "train/real/B/src/shard-00000",
+        "train/real/B/src/shard-00001",
+    ]
+    assert sorted(p.name for p in first.directory.parent.iterdir()) == ["src"]
 
 
 def _child_reads(reader, queue):

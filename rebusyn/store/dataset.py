@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,12 @@ class SourceOutput:
 
 
 class SourceWriter:
-    """Shards + index for one source. Opening it removes that source's previous output, so a rebuild
-    never mixes old and new shards; the index is published only when every shard is closed."""
+    """Shards + index for one source, staged and then swapped in.
+
+    Shards are written into a hidden staging folder next to the source's folder. `close()` swaps the staged
+    folder in (the previous build, if any, is removed only then) and publishes the index; `abort()` or an
+    exception leaves the previous build untouched. Readers never see a mix of old and new shards.
+    """
 
     def __init__(
         self,
@@ -47,13 +52,12 @@ class SourceWriter:
         self.root = Path(root)
         self.directory = source_dir(self.root, source, group)
         self.index_file = index_path(self.root, source)
-        self.index_file.unlink(missing_ok=True)
-        if self.directory.exists():
-            shutil.rmtree(self.directory)
+        self._staging = self.directory.with_name(f".{self.directory.name}.staging-{os.getpid()}")
+        shutil.rmtree(self._staging, ignore_errors=True)
         self._index = IndexWriter(self.index_file)
         self._shards = ShardWriter(
-            self.directory,
-            self.root,
+            self._staging,
+            index_prefix=self.directory.relative_to(self.root).as_posix(),
             max_shard_bytes=max_shard_bytes,
             max_shard_samples=max_shard_samples,
             on_shard=self._index.add_shard,
@@ -70,10 +74,17 @@ class SourceWriter:
         self._shards.add(sample)
 
     def close(self) -> SourceOutput:
-        shards = self._shards.close()
+        staged = self._shards.close()
+        previous = self.directory.with_name(f".{self.directory.name}.previous-{os.getpid()}")
+        if self.directory.exists():
+            os.replace(self.directory, previous)
+        os.replace(self._staging, self.directory)
         index = self._index.close()
+        shutil.rmtree(previous, ignore_errors=True)
+        shards = [self.directory / p.name for p in staged]
         return SourceOutput(self.directory, index, shards, self._shards.total, self._shards.bytes_written)
 
     def abort(self) -> None:
         self._shards.abort()
         self._index.abort()
+        shutil.rmtree(self._staging, ignore_errors=True)

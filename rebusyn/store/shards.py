@@ -3,9 +3,10 @@
 Keys (1-based): `num-samples` (ASCII int), `image-%09d` (encoded bytes as given, never re-encoded),
 `label-%09d` (UTF-8), plus `meta-%09d` (JSON provenance that those readers ignore).
 
-Writing is atomic per shard: a shard is written under `shard-NNNNN.tmp-<pid>` and renamed to
-`shard-NNNNN` only after `num-samples` is committed and the environment is closed, so a reader that globs
-`**/data.mdb` never sees half a shard.
+Writing is atomic per shard: a shard is written under `.shard-NNNNN.tmp-<pid>` and renamed to
+`shard-NNNNN` only after `num-samples` is committed and the environment is closed. The temporary name is
+hidden, so readers that glob `**/data.mdb` (PARSeq, CLIP4STR; Python's glob skips dot-names) never see half
+a shard.
 """
 
 from __future__ import annotations
@@ -63,16 +64,17 @@ class ShardWriter:
     """Writes Samples into a sequence of shards under `out_dir`, rolling over at `max_shard_bytes`.
 
     `on_shard(shard, rows)` is called once per shard after it is complete and renamed, with the shard's
-    path relative to `root` and its index rows (so an index built from those calls only names finished
-    shards). Use as a context manager: leaving the
-    block with an exception deletes the unfinished shard instead of publishing it.
+    index path (`index_prefix/shard-NNNNN`: where it will live relative to the dataset root, which differs
+    from `out_dir` while a source is staged) and its index rows, so an index built from those calls only
+    names finished shards. Use as a context manager: leaving the block with an exception deletes the
+    unfinished shard instead of publishing it.
     """
 
     def __init__(
         self,
         out_dir: Path,
-        root: Path,
         *,
+        index_prefix: str,
         max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
         max_shard_samples: int | None = None,
         commit_every: int = DEFAULT_COMMIT_EVERY,
@@ -81,7 +83,7 @@ class ShardWriter:
         if max_shard_bytes <= 0 or commit_every <= 0:
             raise ValueError("max_shard_bytes and commit_every must be positive")
         self.out_dir = Path(out_dir)
-        self.root = Path(root)
+        self.index_prefix = index_prefix.strip("/")
         self.max_shard_bytes = max_shard_bytes
         self.max_shard_samples = max_shard_samples
         self.commit_every = commit_every
@@ -152,7 +154,7 @@ class ShardWriter:
         self._final = self.out_dir / f"{SHARD_PREFIX}{number:05d}"
         if self._final.exists():
             raise FileExistsError(f"refusing to overwrite finished shard {self._final}")
-        self._tmp = self.out_dir / f"{SHARD_PREFIX}{number:05d}.tmp-{os.getpid()}"
+        self._tmp = self.out_dir / f".{SHARD_PREFIX}{number:05d}.tmp-{os.getpid()}"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._env = lmdb.open(str(self._tmp), map_size=_INITIAL_MAP_SIZE, **_LMDB_OPEN)
         self._count = 0
@@ -182,7 +184,7 @@ class ShardWriter:
         self._env = None
         os.replace(self._tmp, self._final)
         _fsync_dir(self.out_dir)
-        rel = self._final.relative_to(self.root).as_posix()
+        rel = f"{self.index_prefix}/{self._final.name}" if self.index_prefix else self._final.name
         if self.on_shard is not None:
             self.on_shard(rel, self._rows)
         self.total += self._count
@@ -312,5 +314,8 @@ class ShardReader:
 
 
 def find_shards(directory: Path) -> list[Path]:
-    """Finished shards under `directory` (folders holding data.mdb, never `*.tmp-*`), sorted."""
-    return sorted(p.parent for p in Path(directory).rglob("data.mdb") if ".tmp-" not in p.parent.name)
+    """Finished shards under `directory`: folders holding data.mdb, skipping hidden (temporary or staged)
+    folders the way PARSeq's glob does. Sorted."""
+    base = Path(directory)
+    found = (p.parent for p in base.rglob("data.mdb"))
+    return sorted(p for p in found if not any(part.startswith(".") for part in p.relative_to(base).parts))
