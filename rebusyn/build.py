@@ -18,15 +18,13 @@ from rebusyn.executors import ordered_map
 from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fetch_archives, safe_extract
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
 from rebusyn.report import SourceReport
-from rebusyn.sample import GROUPS, LabelPolicy, Sample
+from rebusyn.sample import GROUPS, REAL_GROUPS, LabelPolicy, Sample
 from rebusyn.sources import icdar2015
 from rebusyn.sources.base import AnnotatedImage, Problem, WordCrop
 from rebusyn.store.dataset import SourceWriter
 from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES
 
 log = logging.getLogger("rebusyn.build")
-
-REAL_GROUPS = ("R", "E", "B", "U")
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rebusyn import __version__
-from rebusyn.sample import GROUPS
+from rebusyn.sample import GROUPS, REAL_GROUPS, SYNTH_GROUP, TEST_GROUP
 from rebusyn.store.index import fingerprint
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 MANIFEST_FILE = "manifest.parquet"
 MANIFEST_JSON = "manifest.json"
-REAL_GROUPS = ("R", "E", "B", "U")
-SYNTH_GROUP = "S"
-TEST_GROUP = "T"
 
 MANIFEST_SCHEMA = pa.schema(
     [

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Groups of REBU-Syn: real (R, E, B, U), synthetic (S), test benchmarks (T).
-GROUPS = ("R", "E", "B", "U", "S", "T")
+REAL_GROUPS = ("R", "E", "B", "U")
+SYNTH_GROUP = "S"
+TEST_GROUP = "T"
+GROUPS = (*REAL_GROUPS, SYNTH_GROUP, TEST_GROUP)
 
 CHARSETS = ("36", "94", "unicode")
 DEFAULT_CHARSET = "36"
