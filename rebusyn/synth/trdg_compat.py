@@ -29,8 +29,7 @@ much faster per call (the reference notes measured 4.7x). The patch replaces the
 ``FreeTypeFont(..., layout_engine=Layout.BASIC)``; a cached font object is safe to share because drawing
 never mutates it. The glyph bitmaps are the same; BASIC uses hinted (whole-pixel) advances where Raqm uses
 fractional ones, so a character's advance may differ by 1 px (trdg rounds widths to whole pixels anyway).
-``tests/test_trdg_compat.py`` checks that. Measured here (Pillow 13, libraqm 0.11, plain background, no
-effects): 440 -> 1,040 images/s for trdg's ``generate``, 1,110 with the font cache.
+``tests/test_trdg_compat.py`` checks that; ``benchmarks/bench_synth.py`` measures the gain.
 
 ``use_cached_backgrounds()`` (optional, speed): trdg's ``background_generator.image`` lists the image
 folder and decodes a whole background photo for every sample that uses background type 3 (a third of our
