@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,8 +20,7 @@ from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fet
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
 from rebusyn.report import SourceReport
 from rebusyn.sample import GROUPS, REAL_GROUPS, LabelPolicy, Sample
-from rebusyn.sources import icdar2015
-from rebusyn.sources.base import AnnotatedImage, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
 from rebusyn.store.dataset import SourceWriter
 from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES
 
@@ -124,13 +124,16 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
         )
         raise
     report.inputs = [_input_record(a.name, a.role, r) for a, r in zip(chosen.archives, results)]
-    extracted: dict[str, Path] = {}
+    files: dict[str, Path] = {}
     for archive, fetched in zip(chosen.archives, results):
-        target = root / "cache" / "extract" / recipe.name / _stem(archive.name)
-        safe_extract(fetched.path, target)
-        extracted[archive.role] = target
+        if is_archive(archive.name):
+            target = root / "cache" / "extract" / recipe.name / _stem(archive.name)
+            safe_extract(fetched.path, target)
+            files[archive.role] = target
+        else:  # a plain annotation file (JSON, TXT) is parsed where it was downloaded
+            files[archive.role] = fetched.path
 
-    items = _parse(recipe, chosen.name, extracted)
+    items = parse_source(recipe, ParseContext(chosen.name, chosen.split, files, recipe.options))
     worker = functools.partial(
         process_item, source=recipe.name, group=recipe.group, policy=policy, options=recipe.options
     )
@@ -186,14 +189,20 @@ def _input_record(name: str, role: str, result: FetchResult) -> dict[str, Any]:
     }
 
 
-def _parse(
-    recipe: Recipe, input_name: str, extracted: dict[str, Path]
-) -> Iterator[AnnotatedImage | WordCrop | Problem]:
-    if recipe.parser == "icdar2015":
-        if input_name == "word_crops":
-            return icdar2015.iter_word_crops(extracted["crops"])
-        return icdar2015.iter_detection(extracted["images"], extracted["annotations"])
-    raise RecipeError(f"{recipe.path}: unknown parser {recipe.parser!r}")
+def is_archive(name: str) -> bool:
+    return _stem(name) != name
+
+
+def parse_source(recipe: Recipe, ctx: ParseContext) -> Iterator[AnnotatedImage | WordCrop | Problem]:
+    """Run the recipe's parser: the module `rebusyn.sources.<parser>`, function `parse(ctx)`."""
+    try:
+        module = importlib.import_module(f"rebusyn.sources.{recipe.parser}")
+    except ModuleNotFoundError as exc:
+        raise RecipeError(
+            f"{recipe.path}: field 'parser' names {recipe.parser!r}, which has no module "
+            f"rebusyn/sources/{recipe.parser}.py"
+        ) from exc
+    return module.parse(ctx)
 
 
 def _record_problems(
@@ -269,28 +278,22 @@ def process_scene_image(
 def process_word_crop(
     item: WordCrop, *, source: str, group: str, policy: LabelPolicy
 ) -> tuple[list[Sample], list[Problem]]:
+    where = str(item.image) if item.image is not None else item.image_id
     label, reason = policy.normalize(item.text)
     if label is None:
-        return [], [Problem(item.image.name, reason or "bad_label", repr(item.text))]
-    data = item.image.read_bytes()
+        return [], [Problem(where, reason or "bad_label", repr(item.text))]
+    try:
+        data = item.read()
+    except OSError as exc:
+        return [], [Problem(where, "missing_image", str(exc))]
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if pixels is None or pixels.size == 0:
-        return [], [Problem(str(item.image), "corrupt_image", "image bytes could not be decoded")]
+        return [], [Problem(where, "corrupt_image", "image bytes could not be decoded")]
     h, w = pixels.shape[:2]
-    # Stored byte for byte: the official crops are already the training images.
-    return [
-        Sample(
-            data,
-            label,
-            item.text,
-            source,
-            group,
-            f"{source}/{item.image.name}",
-            w,
-            h,
-            {"image": item.image.name},
-        )
-    ], []
+    name = item.image.name if item.image is not None else item.image_id
+    # Stored byte for byte: crops a source ships are already the training images.
+    extra = {"image": name, **item.attrs}
+    return [Sample(data, label, item.text, source, group, f"{source}/{name}", w, h, extra)], []
 
 
 def format_summary(result: BuildResult, root: Path) -> str:

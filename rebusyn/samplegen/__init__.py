@@ -1,17 +1,23 @@
-"""`rebusyn samples DIR`: a sample mirror with each source's archives in its exact native layout."""
+"""`rebusyn samples DIR`: a sample mirror with each source's archives in its exact native layout.
+
+A source's generator is the module `rebusyn.samplegen.<source>` with `write(out_dir) -> list[Path]`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from rebusyn.samplegen import icdar2015
 from rebusyn.samplegen.archive import write_sha256sums
 
-GENERATORS: dict[str, Callable[[Path], list[Path]]] = {
-    "icdar2015": icdar2015.write,
-}
+_HELPERS = {"archive", "scene"}  # modules of this package that are not source generators
+
+
+def available() -> list[str]:
+    """Sources that have a sample generator."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _HELPERS)
 
 
 @dataclass
@@ -24,16 +30,15 @@ class SamplesSummary:
 def write_samples(directory: Path, sources: list[str] | None = None) -> SamplesSummary:
     """Write every requested source's sample archives flat into `directory` (a mirror answers
     `<mirror>/<archive name>`), then SHA256SUMS over all files there."""
-    names = sources or sorted(GENERATORS)
-    unknown = [s for s in names if s not in GENERATORS]
+    known = available()
+    names = sources or known
+    unknown = [s for s in names if s not in known]
     if unknown:
-        raise ValueError(
-            f"no sample generator for {', '.join(unknown)}; available: {', '.join(sorted(GENERATORS))}"
-        )
+        raise ValueError(f"no sample generator for {', '.join(unknown)}; available: {', '.join(known)}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     for name in names:
-        files += GENERATORS[name](directory)
+        files += importlib.import_module(f"rebusyn.samplegen.{name}").write(directory)
     files.append(write_sha256sums(directory))
     return SamplesSummary(directory, files, names)

@@ -1,12 +1,15 @@
 """What every parser yields: images with their annotated words, crops with their labels, and problems.
 
-Parsers read native files and know nothing of LMDB, cropping or label policy.
+Parsers read native files and know nothing of LMDB, cropping or label policy. A source's parser is the
+module `rebusyn.sources.<recipe parser>` with a function `parse(ctx: ParseContext)` that yields
+AnnotatedImage, WordCrop and Problem items.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rebusyn.sample import Instance
 
@@ -32,11 +35,36 @@ class AnnotatedImage:
 
 @dataclass(frozen=True)
 class WordCrop:
-    """An already-cropped word image with its transcription (recognition-style input)."""
+    """An already-cropped word image with its transcription (recognition-style input).
 
-    image: Path
+    The encoded bytes are read from `image`, or given in `data` when the crop comes from a container
+    (an LMDB, a zip member); `image_id` is then the provenance (e.g. `data.mdb#17`)."""
+
+    image: Path | None
     image_id: str
     text: str
+    data: bytes | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        if self.image is None:
+            raise ValueError(f"word crop {self.image_id} has neither a file nor bytes")
+        return self.image.read_bytes()
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What a parser gets: the recipe input being built, its files by role, and the recipe's options.
+
+    `files[role]` is the extracted folder of an archive, or the file itself for a plain file (a JSON,
+    a TXT). Parsers must yield items in a deterministic order (sorted file names, annotation order)."""
+
+    input: str
+    split: str
+    files: dict[str, Path]
+    options: dict[str, Any]
 
 
 def read_text(path: Path) -> str:

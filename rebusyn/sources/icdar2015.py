@@ -17,12 +17,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rebusyn.sample import Instance
-from rebusyn.sources.base import AnnotatedImage, Problem, WordCrop, read_text
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, read_text
 
 IGNORE_MARK = "###"
 _IMAGE_ID = re.compile(r"^img_(\d+)$")
 _GT_NAME = re.compile(r"^gt_(img_\d+)\.txt$")
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+
+
+def parse(ctx: ParseContext) -> Iterator[AnnotatedImage | WordCrop | Problem]:
+    """`detection`: images + detection GT archives; `word_crops`: the official word-crop archive."""
+    if ctx.input == "word_crops":
+        return iter_word_crops(ctx.files["crops"])
+    return iter_detection(ctx.files["images"], ctx.files["annotations"])
 
 
 def parse_detection_gt(text: str, where: str) -> tuple[list[Instance], list[Problem]]:
