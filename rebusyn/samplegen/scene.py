@@ -43,9 +43,45 @@ def load_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 @dataclass(frozen=True)
 class PlacedWord:
     text: str
-    quad: tuple[tuple[int, int], ...]  # TL, TR, BR, BL in image pixels (clockwise)
+    quad: tuple[tuple[int, int], ...]  # TL, TR, BR, BL; for curved words the polygon (see render_scene)
     legible: bool
     vertical: bool = False
+    curved: bool = False
+
+
+def _curve_map(pw: int, ph: int, center: tuple[float, float], angle: float, sag: float):  # noqa: ANN202
+    """Patch (u, v) -> image (x, y) along a parabolic arc: the text's centre line bends by `sag` pixels at
+    its ends, the whole arc is rotated by `angle` radians and centred at `center`."""
+    k = sag / max((pw / 2) ** 2, 1.0)
+    ca, sa = np.cos(angle), np.sin(angle)
+
+    def f(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        s = np.asarray(u, dtype=np.float64) - pw / 2
+        px, py = s, k * s * s
+        tx, ty = np.ones_like(s), 2 * k * s
+        norm = np.hypot(tx, ty)
+        nx, ny = -ty / norm, tx / norm
+        off = np.asarray(v, dtype=np.float64) - ph / 2
+        x, y = px + off * nx, py + off * ny
+        return np.stack([center[0] + x * ca - y * sa, center[1] + x * sa + y * ca], axis=-1)
+
+    return f
+
+
+def _warp_curved(mask: np.ndarray, f, width: int, height: int, strips: int = 24) -> np.ndarray:  # noqa: ANN001
+    """Warp the patch strip by strip (each strip a perspective warp) onto the arc."""
+    ph, pw = mask.shape
+    out = np.zeros((height, width), np.float32)
+    edges = np.linspace(0, pw, strips + 1)
+    for u0, u1 in zip(edges[:-1], edges[1:]):
+        src = np.array([[u0, 0], [u1, 0], [u1, ph], [u0, ph]], np.float32)
+        dst = f(np.array([u0, u1, u1, u0]), np.array([0, 0, ph, ph])).astype(np.float32)
+        matrix = cv2.getPerspectiveTransform(src, dst)
+        strip = np.zeros_like(mask)
+        lo, hi = int(np.floor(u0)), int(np.ceil(u1)) + 1  # one column of overlap hides seams
+        strip[:, lo:hi] = mask[:, lo:hi]
+        out = np.maximum(out, cv2.warpPerspective(strip, matrix, (width, height), flags=cv2.INTER_LINEAR))
+    return out / 255
 
 
 def background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -83,13 +119,18 @@ def render_scene(
     width: int = 640,
     height: int = 480,
     vertical_every: int = 0,
+    curved_every: int = 0,
+    curve_points: int = 7,
 ) -> tuple[np.ndarray, list[PlacedWord]]:
     """Draw `words` ((text, legible)) at random rotations and mild perspective; returns BGR pixels and
     the words that fit, each with the quadrilateral of its text (corners clockwise from top-left).
 
     Illegible words are drawn as scribbles (what `###` regions look like). With `vertical_every = k`,
     every k-th legible word is written top-to-bottom (rotated 90 degrees clockwise) and annotated with its
-    axis-aligned box, as annotators often do for vertical text.
+    axis-aligned box, as annotators often do for vertical text. With `curved_every = k`, every k-th legible
+    word (that is not vertical) is bent along an arc and annotated with a polygon of 2 x `curve_points`
+    vertices: the top boundary left to right, then the bottom boundary right to left (clockwise, as ArT,
+    Total-Text and CTW1500 give curved words).
     """
     canvas = background(rng, width, height).astype(np.float32)
     placed: list[PlacedWord] = []
@@ -104,6 +145,11 @@ def render_scene(
         ph, pw = mask.shape
         patch_corners = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], dtype=np.float32)
         vertical = bool(legible and vertical_every and (legible_count + 1) % vertical_every == 0)
+        curved = bool(legible and not vertical and curved_every and (legible_count + 1) % curved_every == 0)
+        if curved:
+            if _place_curved(rng, canvas, mask, (bx0, by0, bx1, by1), text, taken, placed, curve_points):
+                legible_count += 1
+            continue
         if vertical:
             angle = -90.0
             jitter = np.zeros((4, 2), dtype=np.float32)
@@ -146,3 +192,46 @@ def render_scene(
                 legible_count += 1
             break
     return np.clip(canvas, 0, 255).astype(np.uint8), placed
+
+
+def _place_curved(
+    rng: np.random.Generator,
+    canvas: np.ndarray,
+    mask: np.ndarray,
+    text_box: tuple[float, float, float, float],
+    text: str,
+    taken: list[tuple[int, int, int, int]],
+    placed: list[PlacedWord],
+    curve_points: int,
+) -> bool:
+    """Bend one word along an arc into `canvas` (in place); False when it did not fit."""
+    height, width = canvas.shape[:2]
+    ph, pw = mask.shape
+    bx0, by0, bx1, by1 = text_box
+    for _ in range(30):
+        sag = float(rng.uniform(0.12, 0.3) * pw * rng.choice([-1, 1]))
+        angle = float(np.radians(rng.uniform(-15, 15)))
+        center = (float(rng.uniform(0.2, 0.8) * width), float(rng.uniform(0.2, 0.8) * height))
+        f = _curve_map(pw, ph, center, angle, sag)
+        outline = f(np.r_[np.linspace(0, pw, 9), np.linspace(pw, 0, 9)], np.r_[np.zeros(9), np.full(9, ph)])
+        box = (
+            int(outline[:, 0].min()),
+            int(outline[:, 1].min()),
+            int(outline[:, 0].max()),
+            int(outline[:, 1].max()),
+        )
+        if box[0] < 2 or box[1] < 2 or box[2] > width - 3 or box[3] > height - 3 or _overlaps(box, taken):
+            continue
+        warped = _warp_curved(mask, f, width, height)
+        region = canvas[box[1] : box[3], box[0] : box[2]]
+        ink = rng.integers(0, 60, size=3) if float(region.mean()) > 128 else rng.integers(200, 256, size=3)
+        canvas *= 1 - warped[..., None]
+        canvas += ink.astype(np.float32) * warped[..., None]
+        us = np.linspace(bx0, bx1, curve_points)
+        top = f(us, np.full(curve_points, by0))
+        bottom = f(us[::-1], np.full(curve_points, by1))
+        polygon = tuple((int(round(x)), int(round(y))) for x, y in np.vstack([top, bottom]))
+        taken.append(box)
+        placed.append(PlacedWord(text, polygon, True, curved=True))
+        return True
+    return False
