@@ -16,8 +16,12 @@ _HELPERS = {"archive", "scene"}  # modules of this package that are not source g
 
 
 def available() -> list[str]:
-    """Sources that have a sample generator."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _HELPERS)
+    """Sources that have a sample generator (helper modules and `_private` ones are not sources)."""
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(__path__)
+        if m.name not in _HELPERS and not m.name.startswith("_")
+    )
 
 
 @dataclass
