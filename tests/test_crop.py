@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -56,7 +57,7 @@ def test_vertical_rule():
         (((10, 10), (50, 10), (50, 10), (10, 10)), "degenerate_box"),
         (((10, 10), (11, 10), (11, 40), (10, 40)), "degenerate_box"),
         (((300, 300), (350, 300), (350, 320), (300, 320)), "box_outside_image"),
-        (((0, 0), (1, 1), (2, 0), (3, 3), (4, 1)), "unsupported_polygon"),
+        (((0, 0), (10, 10), (20, 0)), "bad_geometry"),
         (((0, 0), (float("nan"), 1), (2, 0), (3, 3)), "bad_geometry"),
     ],
 )
@@ -72,3 +73,74 @@ def test_decode_refuses_garbage_and_roundtrips_jpeg():
     assert info.value.reason == "corrupt_image"
     img = scene()
     assert decode_image(encode_jpeg(img)).shape == img.shape
+
+
+def _curved_word(text="Curved", sag=30.0, angle_deg=10.0, points=7):
+    """A word bent along an arc with the sample renderer's own geometry, plus its flat rendering."""
+    from rebusyn.samplegen.scene import _curve_map, _text_patch, _warp_curved
+
+    mask, (bx0, by0, bx1, by1) = _text_patch(text, 40)
+    ph, pw = mask.shape
+    f = _curve_map(pw, ph, (200.0, 150.0), np.radians(angle_deg), sag)
+    ink = _warp_curved(mask, f, 400, 300)
+    image = (255 - 255 * ink[..., None]).repeat(3, axis=2).astype(np.uint8)
+    us = np.linspace(bx0, bx1, points)
+    polygon = np.vstack([f(us, np.full(points, by0)), f(us[::-1], np.full(points, by1))])
+    flat = 255 - mask[int(by0) : int(by1), int(bx0) : int(bx1)]
+    return image, polygon, flat
+
+
+def _similarity(crop, flat):
+    """Correlation of the two images at the flat word's size, blurred so that a pixel of drift in the
+    strokes does not count (what matters: the same letters at the same places)."""
+    size = (flat.shape[1], flat.shape[0])
+    a = cv2.resize(crop[..., 0].astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    a, b = (cv2.GaussianBlur(x, (0, 0), 2.0) for x in (a, flat.astype(np.float32)))
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+@pytest.mark.parametrize("sag", [25.0, -35.0])
+def test_curved_word_is_unrolled_into_a_straight_strip(sag):
+    image, polygon, flat = _curved_word(sag=sag)
+    crop = crop_word(image, tuple(map(tuple, polygon)), "Curved")
+    assert crop.method == "polygon" and not crop.rotated
+    h, w = crop.pixels.shape[:2]
+    assert abs(w / h - flat.shape[1] / flat.shape[0]) / (flat.shape[1] / flat.shape[0]) < 0.15
+    rectified = _similarity(crop.pixels, flat)
+    boxed = _similarity(crop_word(image, tuple(map(tuple, polygon)), "Curved", mode="bbox").pixels, flat)
+    assert rectified > 0.8 and rectified > boxed + 0.3
+
+
+def test_counter_clockwise_polygon_gives_the_same_strip():
+    image, polygon, _ = _curved_word()
+    cw = crop_word(image, tuple(map(tuple, polygon)), "Curved").pixels
+    ccw_points = np.concatenate([polygon[:1], polygon[1:][::-1]])
+    ccw = crop_word(image, tuple(map(tuple, ccw_points)), "Curved").pixels
+    assert np.array_equal(cw, ccw)
+
+
+def test_odd_polygon_uses_the_min_area_rectangle():
+    img = scene()
+    pentagon = ((20, 30), (60, 28), (100, 30), (100, 50), (20, 50))
+    crop = crop_word(img, pentagon, "word")
+    assert crop.method == "min_area_rect"
+    assert abs(crop.pixels.shape[1] - 80) <= 1 and abs(crop.pixels.shape[0] - 22) <= 1
+
+
+def test_bbox_mode_is_the_parseq_crop():
+    img = scene()
+    quad = ((10, 20), (60, 25), (58, 40), (12, 35))
+    crop = crop_word(img, quad, "word", mode="bbox")
+    assert crop.method == "bbox" and np.array_equal(crop.pixels, img[20:40, 10:60])
+    with pytest.raises(ValueError, match="unknown crop mode"):
+        crop_word(img, quad, "word", mode="fancy")
+
+
+def test_upside_down_word_annotated_from_its_own_top_left_comes_out_upright():
+    img = scene()
+    upright = crop_word(img, ((10, 20), (60, 20), (60, 35), (10, 35)), "word").pixels
+    flipped_img = np.ascontiguousarray(img[::-1, ::-1])
+    h, w = img.shape[:2]
+    # the same word rotated by 180 degrees: its top-left corner is now at the bottom right
+    quad = ((w - 10, h - 20), (w - 60, h - 20), (w - 60, h - 35), (w - 10, h - 35))
+    assert np.array_equal(crop_word(flipped_img, quad, "word").pixels, upright)

@@ -69,18 +69,23 @@ def _curve_map(pw: int, ph: int, center: tuple[float, float], angle: float, sag:
 
 
 def _warp_curved(mask: np.ndarray, f, width: int, height: int, strips: int = 24) -> np.ndarray:  # noqa: ANN001
-    """Warp the patch strip by strip (each strip a perspective warp) onto the arc."""
+    """Warp the patch onto the arc strip by strip, each strip as two affine triangles.
+
+    Piecewise affine, not perspective: a perspective map of a strip onto the arc's trapezoid (outer edge
+    longer than inner) foreshortens the rows and moves the glyphs off the annotated polygon."""
     ph, pw = mask.shape
     out = np.zeros((height, width), np.float32)
     edges = np.linspace(0, pw, strips + 1)
     for u0, u1 in zip(edges[:-1], edges[1:]):
         src = np.array([[u0, 0], [u1, 0], [u1, ph], [u0, ph]], np.float32)
         dst = f(np.array([u0, u1, u1, u0]), np.array([0, 0, ph, ph])).astype(np.float32)
-        matrix = cv2.getPerspectiveTransform(src, dst)
-        strip = np.zeros_like(mask)
-        lo, hi = int(np.floor(u0)), int(np.ceil(u1)) + 1  # one column of overlap hides seams
-        strip[:, lo:hi] = mask[:, lo:hi]
-        out = np.maximum(out, cv2.warpPerspective(strip, matrix, (width, height), flags=cv2.INTER_LINEAR))
+        for tri in ((0, 1, 3), (1, 2, 3)):
+            matrix = cv2.getAffineTransform(src[list(tri)], dst[list(tri)])
+            warped = cv2.warpAffine(mask, matrix, (width, height), flags=cv2.INTER_LINEAR)
+            inside = np.zeros((height, width), np.uint8)
+            cv2.fillConvexPoly(inside, np.round(dst[list(tri)]).astype(np.int32), 1)
+            inside = cv2.dilate(inside, np.ones((3, 3), np.uint8))  # cover the seams between triangles
+            out = np.maximum(out, warped.astype(np.float32) * inside)
     return out / 255
 
 
