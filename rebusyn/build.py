@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from rebusyn.crop import CropError, crop_word, decode_image, encode_jpeg
+from rebusyn.crop import CROP_MODES, CropError, crop_word, decode_image, encode_jpeg
 from rebusyn.executors import ordered_map
 from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fetch_archives, safe_extract
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
@@ -39,6 +39,7 @@ class BuildOptions:
     max_len: int = 25
     workers: int = 1
     input: str | None = None  # recipe input to build from (e.g. icdar2015: detection | word_crops)
+    crop: str = "warp"  # warp (quads warped, curved polygons unrolled) | bbox (PARSeq's axis-aligned crop)
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
     progress: bool = True
 
@@ -54,6 +55,9 @@ class SourceSummary:
     report: Path
     shards: int
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    images: int = 0
+    instances: int = 0
+    image_bytes: int = 0
 
     @property
     def samples_per_s(self) -> float:
@@ -85,6 +89,8 @@ def select_recipes(groups: Iterable[str], sources: Iterable[str]) -> tuple[list[
 
 def build(opts: BuildOptions) -> BuildResult:
     policy = LabelPolicy(opts.charset, opts.max_len)  # validates charset/max_len before any work
+    if opts.crop not in CROP_MODES:
+        raise ValueError(f"unknown crop mode {opts.crop!r}; choose one of {', '.join(CROP_MODES)}")
     recipes, empty = select_recipes(opts.groups, opts.sources)
     for group in empty:
         log.warning("group %s: no source recipes yet, nothing to build", group)
@@ -102,6 +108,7 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
         "recipe": str(recipe.path),
         "recipe_options": recipe.options,
         "workers": opts.workers,
+        "crop": opts.crop,
     }
 
     fetch_opts = FetchOptions(
@@ -135,7 +142,11 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
 
     items = parse_source(recipe, ParseContext(chosen.name, chosen.split, files, recipe.options))
     worker = functools.partial(
-        process_item, source=recipe.name, group=recipe.group, policy=policy, options=recipe.options
+        process_item,
+        source=recipe.name,
+        group=recipe.group,
+        policy=policy,
+        options={**recipe.options, "crop": opts.crop},
     )
     writer = SourceWriter(root, recipe.name, recipe.group, max_shard_bytes=opts.max_shard_bytes)
     with writer:
@@ -167,6 +178,9 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
         path,
         len(output.shards),
         report.inputs,
+        report.images,
+        report.instances,
+        output.image_bytes,
     )
 
 
@@ -212,8 +226,10 @@ def _record_problems(
     for item in items:
         if isinstance(item, Problem):
             report.drop(item.reason, item.where, item.detail)
-        else:
-            yield item
+            continue
+        report.images += 1
+        report.instances += len(item.instances) if isinstance(item, AnnotatedImage) else 1
+        yield item
 
 
 # --- the work unit: runs in worker processes --------------------------------------------------------
@@ -258,6 +274,7 @@ def process_scene_image(
                 image,
                 inst.points,
                 inst.text.strip(),
+                mode=str(options.get("crop", "warp")),
                 vertical_ratio=float(options.get("vertical_ratio", 1.5)),
                 min_side=int(options.get("min_side", 2)),
             )
@@ -266,7 +283,11 @@ def process_scene_image(
             drops.append(Problem(where, exc.reason, str(exc)))
             continue
         h, w = crop.pixels.shape[:2]
-        extra: dict[str, Any] = {"points": [list(p) for p in inst.points], "image": item.image.name}
+        extra: dict[str, Any] = {
+            "points": [list(p) for p in inst.points],
+            "image": item.image.name,
+            "crop": crop.method,
+        }
         if crop.rotated:
             extra["rotated"] = True
         samples.append(
@@ -297,16 +318,53 @@ def process_word_crop(
 
 
 def format_summary(result: BuildResult, root: Path) -> str:
+    """A table per source (archives verified, images, instances, kept, dropped, shards, size, speed),
+    then the drop reasons and where each source's output and report went."""
+    header = (
+        "source",
+        "group",
+        "archives",
+        "images",
+        "instances",
+        "kept",
+        "dropped",
+        "shards",
+        "MiB",
+        "samples/s",
+    )
+    rows = []
+    for s in result.sources:
+        verified = sum(1 for i in s.inputs if i.get("checksum_ok"))
+        rows.append(
+            (
+                s.source,
+                s.group,
+                f"{verified}/{len(s.inputs)} ok",
+                f"{s.images:,}",
+                f"{s.instances:,}",
+                f"{s.kept:,}",
+                f"{sum(s.dropped.values()):,}",
+                str(s.shards),
+                f"{s.image_bytes / 2**20:.1f}",
+                f"{s.samples_per_s:,.0f}",
+            )
+        )
     lines = []
+    if rows:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines.append(
+            "  ".join(h.ljust(w) if i < 3 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))
+        )
+        for r in rows:
+            lines.append(
+                "  ".join(c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+            )
     for s in result.sources:
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())) or "none"
-        lines.append(
-            f"{s.source} (group {s.group}): kept {s.kept}, dropped {sum(s.dropped.values())} ({dropped}); "
-            f"{s.samples_per_s:.0f} samples/s in {s.elapsed_s:.1f} s; {s.shards} shard(s) in {s.output}; "
-            f"report {s.report}"
-        )
+        lines.append(f"{s.source}: dropped {dropped}; {s.shards} shard(s) in {s.output}; report {s.report}")
     if result.groups_without_sources:
         lines.append(f"groups with no source recipes yet: {', '.join(result.groups_without_sources)}")
     total = sum(s.kept for s in result.sources)
-    lines.append(f"built {len(result.sources)} source(s), {total} samples under {root}")
+    elapsed = sum(s.elapsed_s for s in result.sources)
+    lines.append(f"built {len(result.sources)} source(s), {total:,} samples in {elapsed:.1f} s under {root}")
     return "\n".join(lines)

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
     b.add_argument("--workers", type=int, default=1)
     b.add_argument(
+        "--crop",
+        choices=["warp", "bbox"],
+        default="warp",
+        help="warp: quads warped upright, curved words unrolled (default); bbox: PARSeq's axis-aligned crop",
+    )
+    b.add_argument(
         "--input", default=None, help="recipe input to build from (icdar2015: detection | word_crops)"
     )
 
@@ -151,6 +157,7 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 max_len=args.max_len,
                 workers=args.workers,
                 input=args.input,
+                crop=args.crop,
                 progress=progress,
             )
         )

@@ -21,6 +21,8 @@ class SourceReport:
     source: str
     group: str
     kept: int = 0
+    images: int = 0  # source images (or ready-made crops) read
+    instances: int = 0  # annotated words seen, before any filter
     dropped: Counter = field(default_factory=Counter)
     errors: list[dict[str, str]] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
@@ -49,6 +51,8 @@ class SourceReport:
             "source": self.source,
             "group": self.group,
             "status": self.status,
+            "images": self.images,
+            "instances": self.instances,
             "kept": self.kept,
             "dropped": dict(sorted(self.dropped.items())),
             "dropped_total": self.dropped_total,

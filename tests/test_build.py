@@ -202,7 +202,24 @@ def test_cli_build_summary(tmp_path, server, capsys):
     code = main(["build", "--groups", "R,E,B,U", "--root", str(tmp_path), "--mirror", server.base_url, "-q"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "icdar2015 (group B): kept" in out and "samples/s" in out and str(tmp_path) in out
+    header, row = out.splitlines()[:2]
+    assert header.split() == [
+        "source",
+        "group",
+        "archives",
+        "images",
+        "instances",
+        "kept",
+        "dropped",
+        "shards",
+        "MiB",
+        "samples/s",
+    ]
+    cells = row.split()
+    assert cells[:4] == ["icdar2015", "B", "2/2", "ok"] and cells[4] == "24"
+    images, instances, kept, dropped = (int(c.replace(",", "")) for c in cells[4:8])
+    assert kept + dropped == instances and kept > 0
+    assert "icdar2015: dropped dont_care" in out and str(tmp_path) in out
     assert "groups with no source recipes yet: R, E, U" in out
 
 
@@ -210,3 +227,23 @@ def test_unknown_group_is_a_one_line_error(tmp_path, capsys):
     assert main(["build", "--groups", "X", "--root", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown group 'X'" in err[0]
+
+
+def test_crop_bbox_reproduces_the_axis_aligned_crop(tmp_path):
+    manual = _real_archives(tmp_path / "manual")
+    (warp,) = build(opts(tmp_path / "warp", from_dir=manual, skip_checksum=True)).sources
+    (bbox,) = build(opts(tmp_path / "bbox", from_dir=manual, skip_checksum=True, crop="bbox")).sources
+    assert warp.kept == bbox.kept == 8
+    rows = pq.read_table(tmp_path / "bbox" / "index" / "icdar2015.parquet").to_pylist()
+    env = lmdb.open(str(tmp_path / "bbox" / rows[0]["shard"]), readonly=True, lock=False)
+    with env.begin() as txn:
+        metas = [json.loads(txn.get(b"meta-%09d" % r["idx"])) for r in rows]
+    env.close()
+    for row, meta in zip(rows, metas):
+        xs, ys = [p[0] for p in meta["points"]], [p[1] for p in meta["points"]]
+        assert meta["crop"] == "bbox"
+        assert (row["w"], row["h"]) == (max(xs) - min(xs), max(ys) - min(ys))
+    warp_sizes = pq.read_table(
+        tmp_path / "warp" / "index" / "icdar2015.parquet", columns=["w", "h"]
+    ).to_pylist()
+    assert warp_sizes != [{"w": r["w"], "h": r["h"]} for r in rows]  # slanted quads differ from their boxes

@@ -18,7 +18,7 @@ def test_demo_end_to_end(tmp_path):
     text = summary.text()
     titles = [t.split(" ")[0] for t, _ in summary.sections]
     assert titles == ["samples", "build", "synth", "mix", "load", "preview", "done"]
-    assert "icdar2015 (group B): kept" in text
+    assert "icdar2015  B      2/2 ok" in text
     # the report records that every input came from the mirror and was verified against its SHA256SUMS
     report = (tmp_path / "dataset" / "reports" / "icdar2015.json").read_text()
     assert '"origin": "mirror"' in report and '"checksum_ok": false' not in report
