@@ -156,6 +156,36 @@ def file_digests(path: Path) -> tuple[str, str]:
     return md5.hexdigest(), sha.hexdigest()
 
 
+def _digest_record(path: Path) -> Path:
+    return path.with_name(f".{path.name}.digests.json")
+
+
+def cached_digests(path: Path) -> tuple[str, str]:
+    """`file_digests` of a downloaded file, remembered in a hidden sidecar keyed by size and mtime.
+
+    Re-verifying a cached multi-GB archive on every build would cost minutes of hashing; a file whose size
+    and modification time are unchanged since it was hashed is not hashed again."""
+    st = path.stat()
+    record = _digest_record(path)
+    try:
+        data = json.loads(record.read_text())
+        if data["size"] == st.st_size and data["mtime_ns"] == st.st_mtime_ns:
+            return data["md5"], data["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    md5, sha = file_digests(path)
+    _remember_digests(path, md5, sha)
+    return md5, sha
+
+
+def _remember_digests(path: Path, md5: str, sha: str) -> None:
+    st = path.stat()
+    with contextlib.suppress(OSError):  # a read-only download folder only costs a re-hash next time
+        _digest_record(path).write_text(
+            json.dumps({"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5, "sha256": sha})
+        )
+
+
 def _expected(ref: ArchiveRef, override: dict[str, str] | None) -> dict[str, str]:
     # An override (a mirror's SHA256SUMS, a lock file) replaces the ref's checksums entirely: it may
     # describe a repacked file whose size and md5 differ from the official one.
@@ -366,8 +396,14 @@ def _http_attempt(session: requests.Session, url: str, part: Path, opts: FetchOp
 
         received = 0
         bar = tqdm(
-            total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=label, disable=not opts.progress, leave=False,
+            total=total,
+            initial=offset,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=label,
+            disable=not opts.progress,
+            leave=False,
         )
         try:
             with bar, open(part, mode) as fh:
@@ -481,16 +517,22 @@ def _fetch_one(
     exp = _expected(ref, expected_override)
 
     if final.is_file():
-        md5, sha, size = *file_digests(final), final.stat().st_size
+        md5, sha, size = *cached_digests(final), final.stat().st_size
         ok, algo, want, got = _compare(exp, md5, sha, size)
         if ok is not False:
             return FetchResult(final, "cache", sha, md5, size, ok)
         if opts.skip_checksum:
-            log.warning("%s: %s mismatch (expected %s, got %s); kept because checksums are skipped",
-                        final, algo, want, got)
+            log.warning(
+                "%s: %s mismatch (expected %s, got %s); kept because checksums are skipped",
+                final,
+                algo,
+                want,
+                got,
+            )
             return FetchResult(final, "cache", sha, md5, size, False)
         log.warning("%s: %s mismatch (expected %s, got %s); fetching it again", final, algo, want, got)
         final.unlink()
+        _digest_record(final).unlink(missing_ok=True)
 
     origin, source = _obtain(ref, part, dest_dir, opts, session)
     md5, sha = file_digests(part)
@@ -501,12 +543,19 @@ def _fetch_one(
             # Fail closed: bad bytes must neither be used nor resumed from.
             part.unlink(missing_ok=True)
             raise ChecksumMismatch(final, algo, want, got, source)
-        log.warning("%s (from %s): %s mismatch (expected %s, got %s); kept because checksums are skipped",
-                    final, source, algo, want, got)
+        log.warning(
+            "%s (from %s): %s mismatch (expected %s, got %s); kept because checksums are skipped",
+            final,
+            source,
+            algo,
+            want,
+            got,
+        )
     try:
         os.replace(part, final)
     except OSError as e:
         raise FetchError(f"cannot move {part} to {final}: {e}") from e
+    _remember_digests(final, md5, sha)
     return FetchResult(final, origin, sha, md5, size, ok)
 
 
@@ -533,7 +582,8 @@ def fetch_archives(refs: list[ArchiveRef], dest_dir: Path, opts: FetchOptions) -
     if opts.login_required and not opts.mirror:
         # Everything must already be on disk: say what is missing before hashing gigabytes of what is not.
         missing = [
-            r for r in refs
+            r
+            for r in refs
             if not (dest_dir / r.name).is_file()
             and not (opts.from_dir is not None and (Path(opts.from_dir) / r.name).is_file())
         ]
@@ -710,8 +760,9 @@ def _extract_zip(archive: Path, ex: _Extractor, max_ratio: float) -> None:
                 raise ex.refuse(i.filename, "is a device, fifo or socket")
             if i.file_size > _MIB and i.file_size / max(i.compress_size, 1) > max_ratio:
                 raise ex.refuse(
-                    i.filename, f"has compression ratio {i.file_size / max(i.compress_size, 1):.0f} "
-                    f"(limit {max_ratio:g}); looks like a zip bomb"
+                    i.filename,
+                    f"has compression ratio {i.file_size / max(i.compress_size, 1):.0f} "
+                    f"(limit {max_ratio:g}); looks like a zip bomb",
                 )
         for i in infos:
             rel = ex.rel(i.filename)

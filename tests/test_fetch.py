@@ -230,6 +230,27 @@ def test_cache_hit_makes_no_request(srv: FileServer, dest: Path) -> None:
     assert len(srv.requests) == n
 
 
+def test_cached_digests_are_remembered_until_the_file_changes(
+    srv: FileServer, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rebusyn.fetch as fetch_module
+
+    a = ref(srv, sha256=sha256(DATA))
+    fetch_archive(a, dest, opts())
+    fetch_archive(a, dest, opts())  # first cache hit hashes the file and records its digests
+    hashed: list[Path] = []
+    real = fetch_module.file_digests
+    monkeypatch.setattr(fetch_module, "file_digests", lambda p: hashed.append(p) or real(p))
+    assert fetch_archive(a, dest, opts()).checksum_ok is True
+    assert hashed == []  # unchanged size and mtime: not hashed again
+    corrupt = bytes(b ^ 1 for b in DATA)  # same size, new mtime
+    (dest / NAME).write_bytes(corrupt)
+    os.utime(dest / NAME, ns=(1, 1))
+    r = fetch_archive(a, dest, opts())
+    assert hashed and (r.origin, r.checksum_ok) == ("download", True)
+    assert (dest / NAME).read_bytes() == DATA
+
+
 def test_bad_cache_is_fetched_again(srv: FileServer, dest: Path) -> None:
     dest.mkdir()
     (dest / NAME).write_bytes(b"stale")

@@ -72,8 +72,11 @@ ARCHIVES = {
 }
 
 
-def write(out_dir: Path, *, images: int = 24, seed: int = 2015) -> list[Path]:
-    """Write the three archives into `out_dir`; returns their paths."""
+def write(
+    out_dir: Path, *, images: int = 24, seed: int = 2015, size: tuple[int, int] = (640, 480)
+) -> list[Path]:
+    """Write the three archives into `out_dir`; returns their paths. `size` is (width, height): the real
+    images are 1280x720, the default keeps the sample mirror small."""
     rng = np.random.default_rng(seed)
     image_files: dict[str, bytes] = {}
     gt_files: dict[str, bytes] = {}
@@ -85,7 +88,7 @@ def write(out_dir: Path, *, images: int = 24, seed: int = 2015) -> list[Path]:
         words = [(WORDS[(cursor + i) % len(WORDS)], True) for i in range(count)]
         cursor += count
         words += [("xxxx", False)] * int(rng.integers(0, 3))  # don't-care scribbles
-        pixels, placed = render_scene(rng, words, vertical_every=3 if n % 3 == 0 else 0)
+        pixels, placed = render_scene(rng, words, *size, vertical_every=3 if n % 3 == 0 else 0)
         ok, jpeg = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 92])
         assert ok
         image_files[f"img_{n}.jpg"] = jpeg.tobytes()
