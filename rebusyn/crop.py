@@ -15,8 +15,9 @@ Mode `warp` (default):
 - Polygons with an odd number of vertices (no top/bottom pairing) are cut with their minimum-area
   rotated rectangle, started at the corner nearest the polygon's first vertex.
 
-Mode `bbox`: the axis-aligned min/max box of the points, clipped to the image: exactly the region PARSeq's
-and MMOCR's converters crop (for comparison; source-specific padding such as COCO-Text's 2 px is not added).
+Mode `bbox`: the axis-aligned min/max box of the points, clipped to the image, never rotated: exactly the
+region PARSeq's and MMOCR's converters crop (for comparison; source-specific padding such as COCO-Text's
+2 px is not added).
 
 Orientation rule (one rule for every source): the annotation's vertex order defines the reading
 direction, so rotated and upside-down words whose annotation starts at the word's own top-left come out
@@ -219,7 +220,8 @@ def crop_word(
     else:
         pixels, method = warp_quad(image, min_area_quad(pts), min_side), "min_area_rect"
     ph, pw = pixels.shape[:2]
-    rotated = ph >= vertical_ratio * pw and len(label) >= 2
+    # bbox mode reproduces PARSeq's crop, which never rotates; the orientation rule belongs to warp mode.
+    rotated = mode == "warp" and ph >= vertical_ratio * pw and len(label) >= 2
     if rotated:
         pixels = np.ascontiguousarray(np.rot90(pixels, k=1))
     return Crop(pixels, rotated, method)

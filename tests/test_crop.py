@@ -49,6 +49,8 @@ def test_vertical_rule():
     )
     single = crop_word(img, tall, "I")
     assert not single.rotated and single.pixels.shape[:2] == (60, 15)
+    boxed = crop_word(img, tall, "EXIT", mode="bbox")  # PARSeq keeps tall crops as they are
+    assert not boxed.rotated and boxed.pixels.shape[:2] == (60, 15)
 
 
 @pytest.mark.parametrize(
