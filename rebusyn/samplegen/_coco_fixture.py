@@ -9,21 +9,14 @@ bottom boundary right to left). Cyrillic and Greek words draw with the Latin sam
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
-import re
-import tarfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from rebusyn.samplegen.scene import render_scene
-
-_MTIME = 1546300800  # 2019-01-01: fixed, so archives are byte-reproducible
 
 
 @dataclass(frozen=True)
@@ -128,33 +121,7 @@ def with_midpoint(points: Any, edge: int) -> list[tuple[float, float]]:
     return [*pts[: edge + 1], ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2), *pts[edge + 1 :]]
 
 
-def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
-    """A .tar.gz with directory entries, fixed mtime/owner/mode and member order: byte-reproducible."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        dirs = sorted({str(Path(name).parent) for name in members if "/" in name})
-        for name in dirs + sorted(members, key=_natural):
-            is_dir = name in dirs
-            info = tarfile.TarInfo(name + "/" if is_dir else name)
-            info.mtime, info.uid, info.gid, info.uname, info.gname = _MTIME, 0, 0, "", ""
-            if is_dir:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = len(members[name]), 0o644
-                tar.addfile(info, io.BytesIO(members[name]))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=_MTIME) as gz:
-        gz.write(raw.getvalue())
-    tmp.replace(path)
-    return path
-
-
 def json_bytes(data: Any) -> bytes:
     """JSON as Python's json.dump writes it by default (the tools that made these files are Python): one
     line, `\\uXXXX` escapes for every non-ASCII character."""
     return json.dumps(data).encode("ascii")
-
-
-def _natural(name: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))

@@ -11,12 +11,10 @@ and is a no-op if the scene module no longer has the hooks.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +48,6 @@ class SceneWord:
     vertical: bool
 
 
-@lru_cache(maxsize=1)
-def _cjk_font() -> Path | None:
-    spec = importlib.util.find_spec("trdg")
-    if spec and spec.origin:
-        path = Path(spec.origin).parent / "fonts" / "cn" / "SourceHanSans-Normal.ttf"
-        if path.is_file():
-            return path
-    return None
-
-
 def font_for(text: str) -> Path | None:
     """A font with the glyphs of `text`'s script, or None for the scene module's Latin font."""
     names = [unicodedata.name(ch, "") for ch in text if ord(ch) > 0x24F]
@@ -68,7 +56,7 @@ def font_for(text: str) -> Path | None:
     if any(n.startswith("ARABIC") for n in names):
         return _DEJAVU if _DEJAVU.is_file() else None
     if any(n.startswith(("CJK", "HANGUL", "KATAKANA", "HIRAGANA", "FULLWIDTH")) for n in names):
-        return _cjk_font()
+        return scene.cjk_font_path()
     # symbols (arrows) and scripts with no installed font: DejaVu draws its glyphs or visible boxes
     return _DEJAVU if _DEJAVU.is_file() else None
 

@@ -9,23 +9,16 @@ Chinese signs are written).
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
-import io
 import re
-import tarfile
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from rebusyn.samplegen.scene import PlacedWord, render_scene
+from rebusyn.samplegen.scene import PlacedWord, cjk_font_path, render_scene
 
 _NEEDS_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
-_MTIME = 1546300800  # 2019-01-01: fixed, so archives are byte-reproducible
 
 
 @dataclass(frozen=True)
@@ -47,16 +40,6 @@ class SceneWord:
     language: str
     vertical: bool
     curved: bool
-
-
-@lru_cache(maxsize=1)
-def cjk_font_path() -> Path | None:
-    spec = importlib.util.find_spec("trdg")
-    if spec and spec.origin:
-        path = Path(spec.origin).parent / "fonts" / "cn" / "SourceHanSans-Normal.ttf"
-        if path.is_file():
-            return path
-    return None
 
 
 def needs_cjk(text: str) -> bool:
@@ -148,29 +131,3 @@ def jpeg(pixels: np.ndarray, quality: int = 85) -> bytes:
     ok, data = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
     return data.tobytes()
-
-
-def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
-    """A .tar.gz with directory entries, fixed mtime/owner/mode and member order: byte-reproducible."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        dirs = sorted({str(Path(name).parent) for name in members if "/" in name})
-        for name in dirs + sorted(members, key=_natural):
-            is_dir = name in dirs
-            info = tarfile.TarInfo(name + "/" if is_dir else name)
-            info.mtime, info.uid, info.gid, info.uname, info.gname = _MTIME, 1000, 1000, "", ""
-            if is_dir:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = len(members[name]), 0o644
-                tar.addfile(info, io.BytesIO(members[name]))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=_MTIME) as gz:
-        gz.write(raw.getvalue())
-    tmp.replace(path)
-    return path
-
-
-def _natural(name: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))

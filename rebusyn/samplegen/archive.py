@@ -1,19 +1,24 @@
-"""Byte-reproducible archives: fixed member order and timestamps, so SHA256SUMS stay stable."""
+"""Byte-reproducible archives: fixed member order, timestamps and owners, so SHA256SUMS stay stable."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
+import re
+import tarfile
 import zipfile
 from pathlib import Path
 
 _EPOCH = (2015, 1, 1, 0, 0, 0)
+_MTIME = 1546300800  # 2019-01-01, for tar members and the gzip header
 
 
 def write_zip(path: Path, members: dict[str, bytes]) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(members, key=_natural):
+        for name in sorted(members, key=natural_key):
             info = zipfile.ZipInfo(name, date_time=_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
@@ -22,10 +27,31 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def _natural(name: str) -> tuple:
-    import re
-
+def natural_key(name: str) -> tuple:
+    """`img_2` sorts before `img_10`."""
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
+
+
+def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
+    """A .tar.gz with directory entries, fixed mtime/owner/mode and member order: byte-reproducible."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        dirs = sorted({str(Path(name).parent) for name in members if "/" in name})
+        for name in dirs + sorted(members, key=natural_key):
+            is_dir = name in dirs
+            info = tarfile.TarInfo(name + "/" if is_dir else name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = _MTIME, 0, 0, "", ""
+            if is_dir:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(members[name]), 0o644
+                tar.addfile(info, io.BytesIO(members[name]))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=_MTIME) as gz:
+        gz.write(raw.getvalue())
+    tmp.replace(path)
+    return path
 
 
 def write_sha256sums(directory: Path) -> Path:

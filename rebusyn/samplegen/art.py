@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rebusyn.samplegen._rrc_scene import SceneWord, Word, jpeg, render_words, write_tar_gz
+from rebusyn.samplegen._rrc_scene import SceneWord, Word, jpeg, render_words
+from rebusyn.samplegen.archive import write_tar_gz
 
 # Per image: words (Chinese ones first, so that render_scene does not bend them), canvas size, and
 # vertical_every / curved_every / curve_points for render_scene. `None` marks an illegible region.

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rebusyn.samplegen._rrc_scene import SceneWord, Word, jpeg, render_words, write_tar_gz
+from rebusyn.samplegen._rrc_scene import SceneWord, Word, jpeg, render_words
+from rebusyn.samplegen.archive import write_tar_gz
 
 # Per image: text lines (None = illegible), canvas size, vertical_every, curved_every, curve_points.
 PLAN: list[tuple[list[str | None], tuple[int, int], int, int, int]] = [

@@ -31,8 +31,8 @@ from rebusyn.samplegen._coco_fixture import (
     render,
     scrambled,
     with_midpoint,
-    write_tar_gz,
 )
+from rebusyn.samplegen.archive import write_tar_gz
 
 SUBSETS = ("train_1", "train_2", "train_5", "train_f", "validation")
 SEED = 2020

@@ -5,6 +5,7 @@ Deterministic for a given numpy Generator: the same seed gives the same pixels a
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,8 +21,6 @@ _FONT_CANDIDATES = ("Roboto-Regular.ttf", "OpenSans-Regular.ttf", "Lato-Regular.
 def sample_font_path() -> Path | None:
     """A plain Latin font shipped in an installed package (trdg's), or None for Pillow's default."""
     try:
-        import importlib.util
-
         spec = importlib.util.find_spec("trdg")
         if spec and spec.origin:
             latin = Path(spec.origin).parent / "fonts" / "latin"
@@ -30,6 +29,17 @@ def sample_font_path() -> Path | None:
                     return latin / name
     except (ImportError, ValueError):
         pass
+    return None
+
+
+@lru_cache(maxsize=1)
+def cjk_font_path() -> Path | None:
+    """trdg's bundled Source Han Sans (CJK, Hangul, Kana), or None when trdg is not installed."""
+    spec = importlib.util.find_spec("trdg")
+    if spec and spec.origin:
+        path = Path(spec.origin).parent / "fonts" / "cn" / "SourceHanSans-Normal.ttf"
+        if path.is_file():
+            return path
     return None
 
 
