@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from rebusyn.executors import ordered_map
 from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fetch_archives, safe_extract
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
 from rebusyn.report import SourceReport
-from rebusyn.sample import GROUPS, REAL_GROUPS, LabelPolicy, Sample
+from rebusyn.sample import CUSTOM_GROUP, GROUPS, REAL_GROUPS, TEST_GROUP, LabelPolicy, Sample
 from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
 from rebusyn.store.dataset import SourceWriter
 from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES
@@ -40,6 +41,8 @@ class BuildOptions:
     workers: int = 1
     input: str | None = None  # recipe input to build from (e.g. icdar2015: detection | word_crops)
     crop: str = "warp"  # warp (quads warped, curved polygons unrolled) | bbox (PARSeq's axis-aligned crop)
+    test: bool = False  # build the test benchmarks (group T) instead of --groups
+    custom: str | None = None  # build a user's own data (from_dir) as train/real/custom/<name>
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
     progress: bool = True
 
@@ -76,7 +79,8 @@ def select_recipes(groups: Iterable[str], sources: Iterable[str]) -> tuple[list[
     for g in groups:
         if g not in GROUPS:
             raise RecipeError(
-                f"unknown group {g!r}; groups are {', '.join(REAL_GROUPS)} (real) and S (synthetic)"
+                f"unknown group {g!r}; groups are {', '.join(REAL_GROUPS)} (real), S (synthetic) and "
+                f"T (test benchmarks, also --test)"
             )
     names = [s.strip() for s in sources if s.strip()]
     if names:
@@ -91,10 +95,41 @@ def build(opts: BuildOptions) -> BuildResult:
     policy = LabelPolicy(opts.charset, opts.max_len)  # validates charset/max_len before any work
     if opts.crop not in CROP_MODES:
         raise ValueError(f"unknown crop mode {opts.crop!r}; choose one of {', '.join(CROP_MODES)}")
-    recipes, empty = select_recipes(opts.groups, opts.sources)
+    if opts.custom is not None:
+        return BuildResult([build_custom(opts.custom, opts, policy)], [])
+    recipes, empty = select_recipes((TEST_GROUP,) if opts.test else opts.groups, opts.sources)
     for group in empty:
         log.warning("group %s: no source recipes yet, nothing to build", group)
     return BuildResult([build_source(r, opts, policy) for r in recipes], empty)
+
+
+CUSTOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def build_custom(name: str, opts: BuildOptions, policy: LabelPolicy) -> SourceSummary:
+    """A user's own data (`--custom NAME --from DIR|FILE`): a label list, a folder of crops with label
+    files, or an STR LMDB, read by `rebusyn.sources.custom` and written to `train/real/custom/<name>/`."""
+    if not CUSTOM_NAME.match(name):
+        raise ValueError(f"--custom name must be lower-case letters, digits, '-' or '_', got {name!r}")
+    if opts.from_dir is None or not Path(opts.from_dir).exists():
+        raise FileNotFoundError(
+            f"--custom {name} needs --from DIR|FILE pointing at existing data, got {opts.from_dir}"
+        )
+    source = Path(opts.from_dir).resolve()
+    report = SourceReport(name, CUSTOM_GROUP)
+    report.options = {
+        **policy.describe(),
+        "input": "custom",
+        "path": str(source),
+        "workers": opts.workers,
+        "crop": opts.crop,
+    }
+    report.inputs = [
+        {"name": source.name, "role": "custom", "origin": "from", "path": str(source), "checksum_ok": None}
+    ]
+    module = importlib.import_module("rebusyn.sources.custom")
+    items = module.parse(ParseContext("custom", "train", {"input": source}, {}))
+    return _write_source(name, CUSTOM_GROUP, items, report, opts, policy, {"crop": opts.crop})
 
 
 def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> SourceSummary:
@@ -141,16 +176,26 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
             files[archive.role] = fetched.path
 
     items = parse_source(recipe, ParseContext(chosen.name, chosen.split, files, recipe.options))
-    worker = functools.partial(
-        process_item,
-        source=recipe.name,
-        group=recipe.group,
-        policy=policy,
-        options={**recipe.options, "crop": opts.crop},
+    return _write_source(
+        recipe.name, recipe.group, items, report, opts, policy, {**recipe.options, "crop": opts.crop}
     )
-    writer = SourceWriter(root, recipe.name, recipe.group, max_shard_bytes=opts.max_shard_bytes)
+
+
+def _write_source(
+    name: str,
+    group: str,
+    items: Iterator[AnnotatedImage | WordCrop | Problem],
+    report: SourceReport,
+    opts: BuildOptions,
+    policy: LabelPolicy,
+    options: dict[str, Any],
+) -> SourceSummary:
+    """Work items -> samples (on `opts.workers` processes) -> shards, index and report of one source."""
+    root = Path(opts.root)
+    worker = functools.partial(process_item, source=name, group=group, policy=policy, options=options)
+    writer = SourceWriter(root, name, group, max_shard_bytes=opts.max_shard_bytes)
     with writer:
-        bar = tqdm(desc=f"build {recipe.name}", unit="img", disable=not opts.progress)
+        bar = tqdm(desc=f"build {name}", unit="img", disable=not opts.progress)
         for samples, drops in ordered_map(worker, _record_problems(items, report), opts.workers):
             bar.update(1)
             for sample in samples:
@@ -169,8 +214,8 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
     report.finish("complete")
     path = report.write(root)
     return SourceSummary(
-        recipe.name,
-        recipe.group,
+        name,
+        group,
         report.kept,
         dict(report.dropped),
         report.elapsed,

@@ -66,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
     b.add_argument("--workers", type=int, default=1)
     b.add_argument(
+        "--test", action="store_true", help="build the test benchmarks (group T) under <root>/test/"
+    )
+    b.add_argument(
+        "--custom",
+        metavar="NAME",
+        default=None,
+        help="build your own data given by --from (label list, crops + label files, or STR LMDB) "
+        "as train/real/custom/NAME",
+    )
+    b.add_argument(
         "--crop",
         choices=["warp", "bbox"],
         default="warp",
@@ -158,6 +168,8 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 workers=args.workers,
                 input=args.input,
                 crop=args.crop,
+                test=args.test,
+                custom=args.custom,
                 progress=progress,
             )
         )

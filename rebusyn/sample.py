@@ -11,11 +11,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-# Groups of REBU-Syn: real (R, E, B, U), synthetic (S), test benchmarks (T).
+# Groups of REBU-Syn: real (R, E, B, U), synthetic (S), test benchmarks (T), and a user's own data (C,
+# built with `rebusyn build --custom NAME`; trained on as real data).
 REAL_GROUPS = ("R", "E", "B", "U")
 SYNTH_GROUP = "S"
 TEST_GROUP = "T"
-GROUPS = (*REAL_GROUPS, SYNTH_GROUP, TEST_GROUP)
+CUSTOM_GROUP = "C"
+GROUPS = (*REAL_GROUPS, SYNTH_GROUP, TEST_GROUP, CUSTOM_GROUP)
 
 CHARSETS = ("36", "94", "unicode")
 DEFAULT_CHARSET = "36"

@@ -197,3 +197,25 @@ def test_reader_survives_fork(tmp_path):
     assert proc.exitcode == 0
     assert queue.get(timeout=5) == (3, "w0")
     assert reader.get(3)[1] == "w2"  # and the parent reopens lazily
+
+
+def test_test_benchmark_is_one_lmdb_at_test_name(tmp_path):
+    with SourceWriter(tmp_path, "svt_test", "T", max_shard_samples=2) as writer:  # no roll-over for T
+        for s in make_samples(5):
+            writer.add(s)
+        out = writer.close()
+    assert out.directory == tmp_path / "test" / "svt_test" and out.shards == [out.directory]
+    assert sorted(p.name for p in out.directory.iterdir()) == ["data.mdb", "lock.mdb"]
+    reader = STRLmdbReader(tmp_path / "test" / "svt_test")  # PARSeq opens test/<name> itself
+    assert len(reader) == 5 and reader[4][1] == "w4"
+    reader.env.close()
+    rows = pq.read_table(out.index).to_pylist()
+    assert {r["shard"] for r in rows} == {"test/svt_test"} and [r["idx"] for r in rows] == [1, 2, 3, 4, 5]
+    assert sorted(p.name for p in (tmp_path / "test").iterdir()) == ["svt_test"]  # no staging left
+
+
+def test_custom_data_lives_under_train_real_custom(tmp_path):
+    with SourceWriter(tmp_path, "mine", "C") as writer:
+        writer.add(make_samples(1)[0])
+        out = writer.close()
+    assert out.directory == tmp_path / "train" / "real" / "custom" / "mine"
