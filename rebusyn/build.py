@@ -159,7 +159,7 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
         )
     except ManualDownloadRequired:
         log.warning(
-            "%s needs a (free) account: log in at %s (licence: %s)",
+            "%s must be downloaded by hand from %s (licence: %s)",
             recipe.name,
             recipe.download_page,
             recipe.licence,
@@ -193,7 +193,9 @@ def _write_source(
     """Work items -> samples (on `opts.workers` processes) -> shards, index and report of one source."""
     root = Path(opts.root)
     worker = functools.partial(process_item, source=name, group=group, policy=policy, options=options)
-    writer = SourceWriter(root, name, group, max_shard_bytes=opts.max_shard_bytes)
+    writer = SourceWriter(
+        root, name, group, max_shard_bytes=opts.max_shard_bytes, directory_name=options.get("test_dir")
+    )
     with writer:
         bar = tqdm(desc=f"build {name}", unit="img", disable=not opts.progress)
         for samples, drops in ordered_map(worker, _record_problems(items, report), opts.workers):
@@ -356,10 +358,10 @@ def process_word_crop(
     if pixels is None or pixels.size == 0:
         return [], [Problem(where, "corrupt_image", "image bytes could not be decoded")]
     h, w = pixels.shape[:2]
-    name = item.image.name if item.image is not None else item.image_id
-    # Stored byte for byte: crops a source ships are already the training images.
-    extra = {"image": name, **item.attrs}
-    return [Sample(data, label, item.text, source, group, f"{source}/{name}", w, h, extra)], []
+    # Stored byte for byte: crops a source ships are already the training images. A parser whose file names
+    # repeat across folders (Union14M-L has several `1.jpg`) gives the path in attrs["image"], the key.
+    extra = {"image": item.image.name if item.image is not None else item.image_id, **item.attrs}
+    return [Sample(data, label, item.text, source, group, f"{source}/{extra['image']}", w, h, extra)], []
 
 
 def format_summary(result: BuildResult, root: Path) -> str:

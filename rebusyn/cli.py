@@ -215,9 +215,10 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
 
         summary = write_samples(args.dir, list(args.sources) or None)
         print(
-            f"wrote {len(summary.files)} file(s) for {', '.join(summary.sources)} into {summary.directory}; "
-            f"build from it with: rebusyn build --sources {','.join(summary.sources)} "
-            f"--mirror {summary.directory}"
+            f"wrote sample archives for {', '.join(summary.sources)} into {summary.directory}; "
+            "build from it with\n"
+            f"  rebusyn build --groups R,E,B,U --mirror {summary.directory}\n"
+            f"  rebusyn build --test --mirror {summary.directory}"
         )
     elif args.command == "demo":
         from rebusyn.demo import run_demo

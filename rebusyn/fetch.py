@@ -75,7 +75,7 @@ class ManualDownloadRequired(FetchError):
         n = len(self.missing)
         lines = [
             f"{n} file{'s' if n != 1 else ''} must be downloaded by hand "
-            "(the source requires an account, so rebusyn cannot download them):"
+            "(the source needs a login or is shared only through links a program cannot follow):"
         ]
         for i, ref in enumerate(self.missing, 1):
             lines.append(f"  {i}. {ref.name}")
@@ -838,7 +838,7 @@ def safe_extract(
     target: Path,
     *,
     max_total_bytes: int = 64 * 2**30,
-    max_members: int = 2_000_000,
+    max_members: int = 20_000_000,  # Union14M-L's release alone has about 3.6M files
     max_ratio: float = 1000.0,
 ) -> list[Path]:
     """Extract a zip/tar(.gz/.bz2/.xz) archive into `target` atomically; returns the extracted file paths.

@@ -199,7 +199,9 @@ def test_word_crop_input_stores_official_bytes(tmp_path, server, mirror):
 
 
 def test_cli_build_summary(tmp_path, server, capsys):
-    code = main(["build", "--sources", "icdar2015", "--root", str(tmp_path), "--mirror", server.base_url, "-q"])
+    code = main(
+        ["build", "--sources", "icdar2015", "--root", str(tmp_path), "--mirror", server.base_url, "-q"]
+    )
     out = capsys.readouterr().out
     assert code == 0
     header, row = out.splitlines()[:2]

@@ -179,8 +179,12 @@ def test_fixture_layout(mirror):
     assert sum(n.startswith(f"{top}/cute80_test/IMG/") for n in names) == 8
 
 
-def _read_test_lmdb(root, name):
-    """Labels, images and keys of <root>/test/<name>/data.mdb, with plain lmdb."""
+PARSEQ_NAMES = {"svtp_test": "SVTP", "cute80_test": "CUTE80"}  # the folders PARSeq's test.py opens
+
+
+def _read_test_lmdb(root, source):
+    """Labels, images and keys of <root>/test/<PARSeq name>/data.mdb, with plain lmdb."""
+    name = PARSEQ_NAMES[source]
     assert (root / "test" / name / "data.mdb").is_file()
     env = lmdb.open(str(root / "test" / name), readonly=True, lock=False)
     with env.begin() as txn:
@@ -218,8 +222,9 @@ def test_build_svtp_case_sensitive(tmp_path, mirror):
         rows, [(lbl.decode().strip(), img) for (lbl, _), img in zip(_case_sensitive.SETS["svtp_test"], crops)]
     )
     assert rows[5][0] == "carnegiehall"  # Long & Yao's two-word label, spaces dropped by the 36 policy
-    # the build keys word crops by file name; the meta keeps the path inside the archive
-    assert (rows[0][2]["key"], rows[0][2]["image"]) == ("svtp_test/1.jpg", "svtp_test/IMG/1.jpg")
+    # the key is the source plus the parser's image id (the path inside the archive), unique across folders
+    key, image = rows[0][2]["key"], rows[0][2]["image"]
+    assert (key, image) == ("svtp_test/svtp_test/IMG/1.jpg", "svtp_test/IMG/1.jpg")
 
 
 def test_build_svtp_mmocr(tmp_path, mirror):

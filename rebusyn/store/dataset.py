@@ -56,9 +56,14 @@ class SourceWriter:
         *,
         max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
         max_shard_samples: int | None = None,
+        directory_name: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.directory = source_dir(self.root, source, group)
+        if directory_name:  # e.g. a benchmark's folder under the name PARSeq's test.py opens (test/SVTP)
+            if "/" in directory_name or directory_name.startswith("."):
+                raise ValueError(f"directory name must be a plain folder name, got {directory_name!r}")
+            self.directory = self.directory.with_name(directory_name)
         self.index_file = index_path(self.root, source)
         self._staging = self.directory.with_name(f".{self.directory.name}.staging-{os.getpid()}")
         shutil.rmtree(self._staging, ignore_errors=True)
