@@ -71,16 +71,13 @@ def run_demo(
     summary.add("samples", f"sample mirror with {len(samples.files)} files in {samples.directory}")
 
     with serve_directory(samples.directory) as url:
-        built = build(
-            BuildOptions(
-                root=dataset_root,
-                sources=tuple(samples.sources),
-                mirror=url,
-                workers=workers,
-                progress=progress,
-            )
+        built = build(BuildOptions(root=dataset_root, mirror=url, workers=workers, progress=progress))
+        summary.add(f"build --groups R,E,B,U (mirror {url})", build_summary(built, dataset_root))
+        tests = build(
+            BuildOptions(root=dataset_root, mirror=url, workers=workers, progress=progress, test=True)
         )
-    summary.add(f"build (mirror {url})", build_summary(built, dataset_root))
+        if tests.sources:
+            summary.add("build --test", build_summary(tests, dataset_root))
 
     synth = synthesize(SynthOptions(n=synth_n, root=dataset_root, workers=workers, progress=progress))
     summary.add("synth", synth_summary(synth))

@@ -17,7 +17,8 @@ def test_demo_end_to_end(tmp_path):
     summary = run_demo(tmp_path, progress=False, synth_n=120, workers=1)
     text = summary.text()
     titles = [t.split(" ")[0] for t, _ in summary.sections]
-    assert titles == ["samples", "build", "synth", "mix", "load", "preview", "done"]
+    assert [t for t in titles if t != "build"] == ["samples", "synth", "mix", "load", "preview", "done"]
+    assert titles[1] == "build" and titles.index("synth") in (2, 3)  # train groups, then the test sets if any
     assert "icdar2015  B      2/2 ok" in text
     # the report records that every input came from the mirror and was verified against its SHA256SUMS
     report = (tmp_path / "dataset" / "reports" / "icdar2015.json").read_text()
