@@ -119,6 +119,23 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("dir", type=Path)
     sa.add_argument("--sources", type=_csv, default=())
 
+    dd = add_command("dedup", help="find duplicate crops across sources and train-vs-test leakage")
+    with_root(dd)
+    dd.add_argument(
+        "--policy",
+        choices=["report", "drop-from-train"],
+        default="report",
+        help="report only (default), or also write dedup/drop.parquet: training crops mix should skip",
+    )
+    dd.add_argument(
+        "--threshold", type=int, default=None, help="near-duplicate radius, bits of 64 (default 8)"
+    )
+    dd.add_argument(
+        "--sources", type=_csv, default=(), help="comma-separated sources (test benchmarks always included)"
+    )
+    dd.add_argument("--workers", type=int, default=1)
+    dd.add_argument("--sheet", type=Path, default=None, help="write a PNG of sample pairs side by side")
+
     d = add_command("demo", help="sample mirror -> build -> synth -> mix 3:1 -> HF dataset, offline")
     d.add_argument("--root", type=Path, default=Path("demo-data"))
     return parser
@@ -220,6 +237,21 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
             f"  rebusyn build --groups R,E,B,U --mirror {summary.directory}\n"
             f"  rebusyn build --test --mirror {summary.directory}"
         )
+    elif args.command == "dedup":
+        from rebusyn.dedup import DEFAULT_THRESHOLD, DedupOptions, dedup, format_summary
+
+        summary = dedup(
+            DedupOptions(
+                root=root,
+                policy=args.policy,
+                threshold=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
+                sources=args.sources,
+                workers=args.workers,
+                sheet=args.sheet,
+                progress=progress,
+            )
+        )
+        print(format_summary(summary))
     elif args.command == "demo":
         from rebusyn.demo import run_demo
 
