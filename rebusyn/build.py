@@ -43,6 +43,9 @@ class BuildOptions:
     crop: str = "warp"  # warp (quads warped, curved polygons unrolled) | bbox (PARSeq's axis-aligned crop)
     test: bool = False  # build the test benchmarks (group T) instead of --groups
     custom: str | None = None  # build a user's own data (from_dir) as train/real/custom/<name>
+    dedup: str | None = (
+        None  # after building: `rebusyn dedup --policy <this>` over the root (report | drop-from-train)
+    )
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
     progress: bool = True
 
@@ -71,6 +74,7 @@ class SourceSummary:
 class BuildResult:
     sources: list[SourceSummary]
     groups_without_sources: list[str]
+    dedup: Any = None  # rebusyn.dedup.DedupSummary when BuildOptions.dedup was set
 
 
 def select_recipes(groups: Iterable[str], sources: Iterable[str]) -> tuple[list[Recipe], list[str]]:
@@ -96,11 +100,21 @@ def build(opts: BuildOptions) -> BuildResult:
     if opts.crop not in CROP_MODES:
         raise ValueError(f"unknown crop mode {opts.crop!r}; choose one of {', '.join(CROP_MODES)}")
     if opts.custom is not None:
-        return BuildResult([build_custom(opts.custom, opts, policy)], [])
-    recipes, empty = select_recipes((TEST_GROUP,) if opts.test else opts.groups, opts.sources)
-    for group in empty:
-        log.warning("group %s: no source recipes yet, nothing to build", group)
-    return BuildResult([build_source(r, opts, policy) for r in recipes], empty)
+        result = BuildResult([build_custom(opts.custom, opts, policy)], [])
+    else:
+        recipes, empty = select_recipes((TEST_GROUP,) if opts.test else opts.groups, opts.sources)
+        for group in empty:
+            log.warning("group %s: no source recipes yet, nothing to build", group)
+        result = BuildResult([build_source(r, opts, policy) for r in recipes], empty)
+    if opts.dedup:
+        from rebusyn.dedup import DedupOptions, dedup
+
+        result.dedup = dedup(
+            DedupOptions(
+                root=Path(opts.root), policy=opts.dedup, workers=opts.workers, progress=opts.progress
+            )
+        )
+    return result
 
 
 CUSTOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -411,6 +425,10 @@ def format_summary(result: BuildResult, root: Path) -> str:
         lines.append(f"{s.source}: dropped {dropped}; {s.shards} shard(s) in {s.output}; report {s.report}")
     if result.groups_without_sources:
         lines.append(f"groups with no source recipes yet: {', '.join(result.groups_without_sources)}")
+    if result.dedup is not None:
+        from rebusyn.dedup import format_summary as dedup_summary
+
+        lines.append(dedup_summary(result.dedup))
     total = sum(s.kept for s in result.sources)
     elapsed = sum(s.elapsed_s for s in result.sources)
     lines.append(f"built {len(result.sources)} source(s), {total:,} samples in {elapsed:.1f} s under {root}")

@@ -66,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
     b.add_argument("--workers", type=int, default=1)
     b.add_argument(
+        "--dedup",
+        choices=["report", "drop-from-train"],
+        default=None,
+        help="then run `rebusyn dedup --policy POLICY` over the root",
+    )
+    b.add_argument(
         "--test", action="store_true", help="build the test benchmarks (group T) under <root>/test/"
     )
     b.add_argument(
@@ -187,6 +193,7 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 crop=args.crop,
                 test=args.test,
                 custom=args.custom,
+                dedup=args.dedup,
                 progress=progress,
             )
         )

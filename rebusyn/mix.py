@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rebusyn import __version__
+from rebusyn.dedup import load_drop_table
 from rebusyn.sample import GROUPS, REAL_GROUPS, SYNTH_GROUP, TEST_GROUP
 from rebusyn.store.index import fingerprint
 
@@ -186,6 +187,11 @@ class _Indexes:
     units: list[_Unit]
     files: dict[str, dict[str, Any]]
     excluded: list[str]
+    deduplicated: int = 0  # training rows left out: listed by `rebusyn dedup --policy drop-from-train`
+
+
+def _row_keys(table: pa.Table) -> pa.ChunkedArray:
+    return pc.binary_join_element_wise(table.column("shard"), pc.cast(table.column("idx"), pa.string()), "#")
 
 
 def _read_indexes(root: Path) -> _Indexes:
@@ -201,6 +207,11 @@ def _read_indexes(root: Path) -> _Indexes:
     files: dict[str, dict[str, Any]] = {}
     excluded: list[str] = []
     offset = 0
+    # Duplicates `rebusyn dedup --policy drop-from-train` listed (train copies of test crops, repeats across
+    # sources) are never drawn. A stale list (an index changed since) is an error, not silently applied.
+    drop = load_drop_table(root)
+    drop_keys = _row_keys(drop) if drop is not None and drop.num_rows else None
+    deduplicated = 0
     for path in paths:
         try:
             table = pq.read_table(path, columns=_INDEX_COLUMNS)
@@ -217,6 +228,12 @@ def _read_indexes(root: Path) -> _Indexes:
         if TEST_GROUP in present:  # benchmarks are never trained on (filter copies, so only when needed)
             table = table.filter(pc.not_equal(groups, TEST_GROUP))
             present.remove(TEST_GROUP)
+        if drop_keys is not None:
+            listed = pc.is_in(_row_keys(table), value_set=drop_keys)
+            n_listed = pc.sum(listed).as_py() or 0
+            if n_listed:
+                table = table.filter(pc.invert(listed))
+                deduplicated += n_listed
         if table.num_rows == 0:
             excluded.append(path.stem)
             continue
@@ -235,7 +252,7 @@ def _read_indexes(root: Path) -> _Indexes:
         offset += table.num_rows
     if not tables:
         raise ValueError(f"the indexes under {index_dir} hold only test benchmarks (group T); nothing to mix")
-    return _Indexes(pa.concat_tables(tables).combine_chunks(), units, files, excluded)
+    return _Indexes(pa.concat_tables(tables).combine_chunks(), units, files, excluded, deduplicated)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -381,6 +398,11 @@ def mix(opts: MixOptions) -> MixSummary:
             f"real: {want_real} draws but only {n_real} samples available; every real sample is used once "
             f"and {real_repeats} draws repeat a sample (drawn with replacement)"
         )
+    if indexes.deduplicated:
+        notes.append(
+            f"{indexes.deduplicated} training rows skipped: listed as duplicates by `rebusyn dedup --policy "
+            "drop-from-train` (dedup/drop.parquet)"
+        )
     for note in notes:
         log.info("%s", note)  # also in the summary and manifest.json; the CLI prints the summary
 
@@ -415,6 +437,7 @@ def mix(opts: MixOptions) -> MixSummary:
         "sources": per_source,
         "indexes": indexes.files,
         "excluded_test_indexes": indexes.excluded,
+        "deduplicated_rows": indexes.deduplicated,
         "manifest": {"file": MANIFEST_FILE, "sha256": fingerprint(manifest_path), "rows": manifest.num_rows},
         "notes": notes,
         "rebusyn_version": __version__,
