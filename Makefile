@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_build.py
 	$(BIN)/python benchmarks/bench_synth.py
 	$(BIN)/python benchmarks/bench_mix.py
+	$(BIN)/python benchmarks/bench_dedup.py
 
 clean:
 	rm -rf demo-data .pytest_cache .ruff_cache
