@@ -30,7 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from rebusyn.build import BuildOptions, build
 from rebusyn.dedup import (
@@ -46,6 +46,8 @@ from rebusyn.dedup import (
     popcount64,
 )
 from rebusyn.samplegen import icdar2015
+from rebusyn.samplegen._word_images import render as _render
+from rebusyn.samplegen._word_images import scene_line
 from rebusyn.samplegen.archive import write_sha256sums
 from rebusyn.samplegen.scene import sample_font_path
 from rebusyn.store.shards import ShardReader, find_shards, image_key
@@ -68,40 +70,6 @@ def family(font: Path) -> str:
 def words() -> list[str]:
     with gzip.open(files("rebusyn") / "data" / "corpus_en.txt.gz", "rt", encoding="utf-8") as f:
         return [w for w in f.read().split() if w.isalpha() and 3 <= len(w) <= 12][:20000]
-
-
-def background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
-    small = rng.integers(40, 215, size=(3, 5, 3)).astype(np.uint8)
-    field = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    return np.clip(field + rng.normal(0, 5, size=field.shape), 0, 255).astype(np.uint8)
-
-
-def render(rng: np.random.Generator, text: str, font: Path, size: int) -> np.ndarray:
-    ft = ImageFont.truetype(str(font), size)
-    left, top, right, bottom = ft.getbbox(text)
-    pad = max(2, size // 5)
-    w, h = int(right - left) + 2 * pad, int(bottom - top) + 2 * pad
-    base = background(rng, w, h)
-    ink = rng.integers(0, 70, 3) if base.mean() > 128 else rng.integers(190, 256, 3)
-    img = Image.fromarray(base)
-    ImageDraw.Draw(img).text((pad - left, pad - top), text, fill=tuple(int(c) for c in ink), font=ft)
-    return np.asarray(img)
-
-
-def scene_line(rng: np.random.Generator, texts: list[str], font: Path, size: int) -> list[np.ndarray]:
-    ft = ImageFont.truetype(str(font), size)
-    boxes = [ft.getbbox(t) for t in texts]
-    base = background(rng, sum(b[2] - b[0] + 20 for b in boxes) + 20, size * 2)
-    img = Image.fromarray(base)
-    draw = ImageDraw.Draw(img)
-    ink = (20, 20, 20) if base.mean() > 128 else (235, 235, 235)
-    x, crops = 15, []
-    for t, (left, top, right, bottom) in zip(texts, boxes):
-        draw.text((x - left, size // 2 - top), t, fill=ink, font=ft)
-        crops.append((x - 4, size // 2 - 4, x + right - left + 4, size // 2 + bottom - top + 4))
-        x += right - left + 20
-    arr = np.asarray(img)
-    return [arr[y0:y1, x0:x1] for x0, y0, x1, y1 in crops]
 
 
 def encode(rgb: np.ndarray, fmt: str = "JPEG", quality: int = 95) -> bytes:
@@ -320,6 +288,11 @@ def pairing(n: int, subsample: int, threshold: int) -> None:
     print(
         f"{f'multi-index hashing, {n:,} hashes':52s} {len(i):9,d} {mih_s:9.2f} {extrapolated / mih_s:14.0f}x"
     )
+
+
+def render(rng: np.random.Generator, text: str, font: Path, size: int) -> np.ndarray:
+    # the measurements in docs/dedup.md were taken with 2 px minimum padding
+    return _render(rng, text, font, size, min_pad=2)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from rebusyn.cli import main
 from rebusyn.dedup import (
@@ -40,6 +40,7 @@ from rebusyn.dedup import (
     near_pairs,
 )
 from rebusyn.sample import Sample
+from rebusyn.samplegen._word_images import render, scene_line
 from rebusyn.samplegen.scene import sample_font_path
 from rebusyn.store.dataset import SourceWriter
 
@@ -81,41 +82,6 @@ def words(n: int, seed: int = 0) -> list[str]:
     while len(out) < n:
         out.add("".join(rng.choice(letters, int(rng.integers(4, 11)))).capitalize())
     return sorted(out)
-
-
-def background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
-    small = rng.integers(40, 215, size=(3, 5, 3)).astype(np.uint8)
-    field_ = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    return np.clip(field_ + rng.normal(0, 5, size=field_.shape), 0, 255).astype(np.uint8)
-
-
-def render(rng: np.random.Generator, text: str, font: Path, size: int) -> np.ndarray:
-    ft = ImageFont.truetype(str(font), size)
-    left, top, right, bottom = ft.getbbox(text)
-    pad = max(3, size // 5)
-    w, h = int(right - left) + 2 * pad, int(bottom - top) + 2 * pad
-    base = background(rng, w, h)
-    ink = rng.integers(0, 70, 3) if base.mean() > 128 else rng.integers(190, 256, 3)
-    img = Image.fromarray(base)
-    ImageDraw.Draw(img).text((pad - left, pad - top), text, fill=tuple(int(c) for c in ink), font=ft)
-    return np.asarray(img)
-
-
-def scene_line(rng: np.random.Generator, texts: list[str], font: Path, size: int) -> list[np.ndarray]:
-    """Neighbouring words cut from one image: same background, font and ink, different words."""
-    ft = ImageFont.truetype(str(font), size)
-    boxes = [ft.getbbox(t) for t in texts]
-    base = background(rng, sum(b[2] - b[0] + 20 for b in boxes) + 20, size * 2)
-    img = Image.fromarray(base)
-    draw = ImageDraw.Draw(img)
-    ink = (20, 20, 20) if base.mean() > 128 else (235, 235, 235)
-    x, crops = 15, []
-    for t, (left, top, right, bottom) in zip(texts, boxes):
-        draw.text((x - left, size // 2 - top), t, fill=ink, font=ft)
-        crops.append((x - 4, size // 2 - 4, x + right - left + 4, size // 2 + bottom - top + 4))
-        x += right - left + 20
-    arr = np.asarray(img)
-    return [np.ascontiguousarray(arr[y0:y1, x0:x1]) for x0, y0, x1, y1 in crops]
 
 
 def png(rgb: np.ndarray, level: int = 6) -> bytes:
