@@ -97,6 +97,26 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
 
 
+def paired_ground_truth(
+    images: Iterable[Path],
+    annotations: Iterable[Path],
+    image_key: Callable[[Path], str | None],
+    annotation_key: Callable[[Path], str | None],
+    annotation_hint: str,
+) -> Iterator[tuple[str, Path, Path, str] | Problem]:
+    """`pair_files`, then each ground truth read as text: (image id, image, gt file, gt text) or a Problem."""
+    for item in pair_files(images, annotations, image_key, annotation_key, annotation_hint):
+        if isinstance(item, Problem):
+            yield item
+            continue
+        image_id, image, gt = item
+        text, problem = read_gt(gt)
+        if problem is not None:
+            yield problem
+        else:
+            yield image_id, image, gt, text
+
+
 def pair_files(
     images: Iterable[Path],
     annotations: Iterable[Path],

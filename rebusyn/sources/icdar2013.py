@@ -31,7 +31,7 @@ from pathlib import Path
 from rebusyn.sample import Instance
 from rebusyn.sources import icdar2015
 from rebusyn.sources._benchmark_subset import SubsetRule, iter_gt_crops, select_listed
-from rebusyn.sources._rrc_txt import find_files, is_image, iter_lines, pair_files, read_gt
+from rebusyn.sources._rrc_txt import find_files, is_image, iter_lines, paired_ground_truth
 from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
 
 IGNORE_MARK = "###"
@@ -100,15 +100,11 @@ def iter_detection(
     """Pair `<N>.jpg` / `img_<N>.jpg` with `gt_<N>.txt` / `gt_img_<N>.txt` in numeric order."""
     images = find_files([images_dir], is_image)
     gts = find_files([gt_dir], lambda p: _gt_key(p) is not None)
-    for item in pair_files(images, gts, lambda p: p.stem, _gt_key, "gt_<image>.txt"):
+    for item in paired_ground_truth(images, gts, lambda p: p.stem, _gt_key, "gt_<image>.txt"):
         if isinstance(item, Problem):
             yield item
             continue
-        image_id, image, gt = item
-        text, problem = read_gt(gt)
-        if problem is not None:
-            yield problem
-            continue
+        image_id, image, gt, text = item
         instances, problems = parse_detection_gt(text, str(gt))
         kept: list[Instance] = []
         for inst in instances:

@@ -35,7 +35,7 @@ from rebusyn.sources._rrc_txt import (
     is_image,
     iter_lines,
     numeric_key,
-    pair_files,
+    paired_ground_truth,
     parse_points,
     read_gt,
     split_line,
@@ -102,15 +102,11 @@ def iter_detection(
     """Pair `tr_img_<N>.*` from every image part with `tr_img_<N>.txt`, in numeric order."""
     images = find_files(image_dirs, is_image)
     gts = find_files(gt_dirs, lambda p: p.suffix.lower() == ".txt")
-    for item in pair_files(images, gts, _key, _key, "tr_img_<N>.txt"):
+    for item in paired_ground_truth(images, gts, _key, _key, "tr_img_<N>.txt"):
         if isinstance(item, Problem):
             yield item
             continue
-        image_id, image, gt = item
-        text, problem = read_gt(gt)
-        if problem is not None:
-            yield problem
-            continue
+        image_id, image, gt, text = item
         instances, problems = parse_gt(text, str(gt))
         kept, filtered = language.split(instances, lambda i, gt=gt: f"{gt}:{i.attrs['line']}")
         yield AnnotatedImage(image, image_id, kept, tuple(problems) + filtered)
