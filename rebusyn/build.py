@@ -182,11 +182,12 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
     report.inputs = [_input_record(a.name, a.role, r) for a, r in zip(chosen.archives, results)]
     files: dict[str, Path] = {}
     for archive, fetched in zip(chosen.archives, results):
-        if is_archive(archive.name):
+        if is_archive(archive.name) and archive.extract is not False:
             target = root / "cache" / "extract" / recipe.name / _stem(archive.name)
-            safe_extract(fetched.path, target)
+            members = archive.extract if isinstance(archive.extract, tuple) else None
+            safe_extract(fetched.path, target, members=members)
             files[archive.role] = target
-        else:  # a plain annotation file (JSON, TXT) is parsed where it was downloaded
+        else:  # a plain file (JSON, TXT) or an archive its parser streams is read where it was downloaded
             files[archive.role] = fetched.path
 
     items = parse_source(recipe, ParseContext(chosen.name, chosen.split, files, recipe.options))

@@ -21,7 +21,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -742,9 +742,21 @@ class _Extractor:
             self._check_inside(self.root / rel, rel, "is a symlink that (finally) resolves")
 
 
-def _extract_zip(archive: Path, ex: _Extractor, max_ratio: float) -> None:
+def member_filter(folders: tuple[str, ...] | None) -> Callable[[str], bool]:
+    """Whether a member (normalised relative path) lies under one of `folders`, directly or below one top
+    folder (archives often wrap everything in one, e.g. `data_lmdb_release/training/MJ/...`)."""
+    if folders is None:
+        return lambda rel: True
+
+    def under(path: str) -> bool:
+        return any(path == f or path.startswith(f + "/") for f in folders)
+
+    return lambda rel: under(rel) or ("/" in rel and under(rel.split("/", 1)[1]))
+
+
+def _extract_zip(archive: Path, ex: _Extractor, max_ratio: float, wanted: Callable[[str], bool]) -> None:
     with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
+        infos = [i for i in zf.infolist() if wanted(i.filename.replace("\\", "/").strip("/"))]
         # The central directory is known up front: refuse before writing a single byte.
         if len(infos) > ex.max_members:
             raise FetchError(f"refusing to extract {archive}: {len(infos)} members, limit {ex.max_members}")
@@ -784,7 +796,9 @@ def _extract_zip(archive: Path, ex: _Extractor, max_ratio: float) -> None:
                     ex.write_file(rel, i.filename, src, mode, mtime)
 
 
-def _extract_tar(archive: Path, ex: _Extractor, max_ratio: float, compressed: bool) -> None:
+def _extract_tar(
+    archive: Path, ex: _Extractor, max_ratio: float, compressed: bool, wanted: Callable[[str], bool]
+) -> None:
     archive_size = max(archive.stat().st_size, 1)
     # Single streaming pass: a compressed tar has no index, and reading it twice costs a full decompression.
     with tarfile.open(archive, "r:*") as tf:
@@ -792,7 +806,7 @@ def _extract_tar(archive: Path, ex: _Extractor, max_ratio: float, compressed: bo
             rel = ex.rel(m.name)
             if m.ischr() or m.isblk() or m.isfifo():
                 raise ex.refuse(m.name, "is a device or fifo")
-            if rel is None:
+            if rel is None or not wanted(rel):
                 continue
             if m.isdir():
                 ex.mkdir(rel, m.name)
@@ -816,7 +830,7 @@ def _extract_tar(archive: Path, ex: _Extractor, max_ratio: float, compressed: bo
                 raise ex.refuse(m.name, f"has unsupported tar type {m.type!r}")
 
 
-def _completed(target: Path, archive: Path) -> list[Path] | None:
+def _completed(target: Path, archive: Path, members: list[str] | None = None) -> list[Path] | None:
     marker = target / MARKER
     if not marker.is_file():
         return None
@@ -830,6 +844,11 @@ def _completed(target: Path, archive: Path) -> list[Path] | None:
             f"{target} holds an extraction of {info.get('archive')!r} ({info.get('size')} bytes), "
             f"not of {archive} ({archive.stat().st_size} bytes); remove it to extract again"
         )
+    if info.get("members") != members:
+        raise FetchError(
+            f"{target} holds the members {info.get('members') or 'all'} of {archive.name}, not "
+            f"{members or 'all'}; remove it to extract again"
+        )
     return [target / f for f in files]
 
 
@@ -840,16 +859,19 @@ def safe_extract(
     max_total_bytes: int = 64 * 2**30,
     max_members: int = 20_000_000,  # Union14M-L's release alone has about 3.6M files
     max_ratio: float = 1000.0,
+    members: tuple[str, ...] | None = None,
 ) -> list[Path]:
     """Extract a zip/tar(.gz/.bz2/.xz) archive into `target` atomically; returns the extracted file paths.
 
+    `members`: only the folders listed (see `member_filter`); the rest of the archive is never written.
     Refuses (FetchError) absolute paths, '..', links leaving the target, devices/fifos and bombs. A target
-    completed earlier (marker file present) is returned as is, without extracting again.
+    completed earlier (marker file present, same members) is returned as is, without extracting again.
     """
     archive, target = Path(archive), Path(target)
     if not archive.is_file():
         raise FetchError(f"archive not found: {archive}")
-    done = _completed(target, archive)
+    wanted_list = sorted(members) if members is not None else None
+    done = _completed(target, archive, wanted_list)
     if done is not None:
         return done
     if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
@@ -864,18 +886,26 @@ def safe_extract(
     try:
         kind = _archive_kind(archive)
         ex = _Extractor(archive, tmp, max_total_bytes, max_members)
+        wanted = member_filter(members)
         if kind == "zip":
-            _extract_zip(archive, ex, max_ratio)
+            _extract_zip(archive, ex, max_ratio, wanted)
         else:
-            _extract_tar(archive, ex, max_ratio, compressed=kind != "tar")
+            _extract_tar(archive, ex, max_ratio, kind != "tar", wanted)
         ex.final_check()
-        marker = {"archive": archive.name, "size": archive.stat().st_size, "files": ex.files}
+        if members is not None and not ex.files:
+            raise FetchError(f"{archive} has no members under {', '.join(members)}; is it the right archive?")
+        marker = {
+            "archive": archive.name,
+            "size": archive.stat().st_size,
+            "members": wanted_list,
+            "files": ex.files,
+        }
         (tmp / MARKER).write_text(json.dumps(marker), encoding="utf-8")
         try:
             os.rename(tmp, target)
         except OSError:
             # Another process may have finished the same extraction meanwhile: its result is as good.
-            done = _completed(target, archive)
+            done = _completed(target, archive, wanted_list)
             if done is None:
                 raise
             shutil.rmtree(tmp, ignore_errors=True)

@@ -31,6 +31,9 @@ class Archive:
     md5: str | None = None
     sha256: str | None = None
     size: int | None = None
+    # True: unpack everything; False: the parser reads the archive itself (files[role] is the archive;
+    # MJSynth's 8.9M files are streamed, never unpacked); a tuple of folders: unpack only those members.
+    extract: bool | tuple[str, ...] = True
 
     def ref(self) -> ArchiveRef:
         return ArchiveRef(name=self.name, url=self.url, md5=self.md5, sha256=self.sha256, size=self.size)
@@ -204,5 +207,19 @@ class _Validator:
             url=self.url(value, "url", f"{where}.url"),
             role=self.string(value, "role", f"{where}.role"),
             size=size,
+            extract=self.extract(value.get("extract", True), f"{where}.extract"),
             **checksums,
+        )
+
+    def extract(self, value: Any, where: str) -> bool | tuple[str, ...]:
+        if isinstance(value, bool):
+            return value
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(v, str) and v.strip("/") and ".." not in v.split("/") for v in value)
+        ):
+            return tuple(v.strip("/") for v in value)
+        raise self.fail(
+            where, f"must be true, false or a non-empty list of folders in the archive, got {value!r}"
         )

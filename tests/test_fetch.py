@@ -444,6 +444,37 @@ def test_extract_zip(tmp_path: Path) -> None:
     assert (target / "gt.txt").read_bytes() == b"edited"
 
 
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_extract_only_some_folders(tmp_path: Path, kind: str) -> None:
+    # DTRB's data_lmdb_release.zip: the MJ recipe wants training/MJ only, under an optional top folder
+    members = {
+        "data_lmdb_release/training/MJ/MJ_train/data.mdb": b"mj",
+        "data_lmdb_release/training/MJX/data.mdb": b"not MJ",  # a prefix of a name is not its folder
+        "data_lmdb_release/training/ST/data.mdb": b"st",
+        "training/MJ/MJ_test/data.mdb": b"no wrapper",
+        "evaluation/training/MJ/data.mdb": b"one wrapper too many? no: evaluation/ is its top folder",
+        "a/b/training/MJ/data.mdb": b"two folders deep",
+    }
+    if kind == "zip":
+        arc = make_zip(tmp_path / "a.zip", members)
+    else:
+        arc = make_tar(tmp_path / "a.tar", list(members.items()), "w")
+    target = tmp_path / "out"
+    files = safe_extract(arc, target, members=("training/MJ",))
+    assert sorted(f.relative_to(target).as_posix() for f in files) == [
+        "data_lmdb_release/training/MJ/MJ_train/data.mdb",
+        "evaluation/training/MJ/data.mdb",
+        "training/MJ/MJ_test/data.mdb",
+    ]
+    assert not (target / "data_lmdb_release/training/ST").exists()
+    assert len(safe_extract(arc, target, members=("training/MJ",))) == 3  # complete: reused
+    with pytest.raises(FetchError, match="remove it to extract again"):
+        safe_extract(arc, target, members=("training/ST",))  # same target, other members
+    with pytest.raises(FetchError, match="no members under nope"):
+        safe_extract(arc, tmp_path / "none", members=("nope",))
+    assert_clean(tmp_path, tmp_path / "none")
+
+
 @pytest.mark.parametrize("mode", ["w:gz", "w", "w:bz2", "w:xz"])
 def test_extract_tar(tmp_path: Path, mode: str) -> None:
     d = tinfo("data", tarfile.DIRTYPE)

@@ -60,6 +60,14 @@ def _write(tmp_path: Path, mutate) -> Path:
         (lambda d: d["inputs"]["word_crops"].update(archives=[]), "'inputs.word_crops.archives'"),
         (lambda d: d.update(default_input="nope"), "'default_input'"),
         (lambda d: d.update(name="ic15"), "'name'"),
+        (
+            lambda d: d["inputs"]["detection"]["archives"][0].update(extract="some"),
+            "'inputs.detection.archives[0].extract'",
+        ),
+        (
+            lambda d: d["inputs"]["detection"]["archives"][0].update(extract=["a/../b"]),
+            "'inputs.detection.archives[0].extract'",
+        ),
     ],
 )
 def test_validation_names_file_and_field(tmp_path, mutate, field):
@@ -67,6 +75,17 @@ def test_validation_names_file_and_field(tmp_path, mutate, field):
     with pytest.raises(RecipeError) as info:
         parse_recipe(path)
     assert str(path) in str(info.value) and field in str(info.value)
+
+
+def test_extract_field(tmp_path):
+    def mutate(d):
+        d["inputs"]["detection"]["archives"][0]["extract"] = False
+        d["inputs"]["detection"]["archives"][1]["extract"] = ["/training/MJ/", "x"]
+
+    archives = parse_recipe(_write(tmp_path, mutate)).input("detection").archives
+    assert [a.extract for a in archives] == [False, ("training/MJ", "x")]
+    default = parse_recipe(_write(tmp_path, lambda d: None)).input("detection").archives
+    assert all(a.extract is True for a in default)
 
 
 def test_unknown_source_lists_known_ones():
