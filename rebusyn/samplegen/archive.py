@@ -34,6 +34,22 @@ def natural_key(name: str) -> tuple:
 
 def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
     """A .tar.gz with directory entries, fixed mtime/owner/mode and member order: byte-reproducible."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=_MTIME) as gz:
+        gz.write(_tar_bytes(members))
+    tmp.replace(path)
+    return path
+
+
+def write_tar(path: Path, members: dict[str, bytes]) -> Path:
+    """The same, uncompressed."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(_tar_bytes(members))
+    tmp.replace(path)
+    return path
+
+
+def _tar_bytes(members: dict[str, bytes]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         dirs = sorted({str(Path(name).parent) for name in members if "/" in name})
@@ -47,11 +63,7 @@ def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
             else:
                 info.size, info.mode = len(members[name]), 0o644
                 tar.addfile(info, io.BytesIO(members[name]))
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f, gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=_MTIME) as gz:
-        gz.write(raw.getvalue())
-    tmp.replace(path)
-    return path
+    return raw.getvalue()
 
 
 def write_sha256sums(directory: Path) -> Path:

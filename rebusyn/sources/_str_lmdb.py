@@ -17,7 +17,7 @@ from typing import Any
 
 import lmdb
 
-from rebusyn.sources.base import Problem, WordCrop
+from rebusyn.sources.base import ParseContext, Problem, WordCrop
 
 
 def find_dir(root: Path, rel: str) -> Path | None:
@@ -34,6 +34,16 @@ def find_dir(root: Path, rel: str) -> Path | None:
 def find_lmdbs(folder: Path) -> list[Path]:
     """Every folder at or below `folder` that holds a `data.mdb`, sorted by path (deterministic)."""
     return sorted({p.parent for p in folder.rglob("data.mdb") if p.is_file()}, key=lambda p: p.as_posix())
+
+
+def lmdb_dirs(ctx: ParseContext, source: str) -> list[str]:
+    """The recipe option `lmdb_dirs`: a list, or a mapping input name -> list (one source, several packs)."""
+    dirs = ctx.options.get("lmdb_dirs") or []
+    if isinstance(dirs, dict):
+        dirs = dirs.get(ctx.input) or []
+    if not dirs or not all(isinstance(d, str) for d in dirs):
+        raise ValueError(f"{source}: option lmdb_dirs gives no LMDB folders for input {ctx.input!r}")
+    return list(dirs)
 
 
 def iter_lmdb_dirs(root: Path, dirs: list[str]) -> Iterator[WordCrop | Problem]:
