@@ -33,6 +33,15 @@ INDEX_SCHEMA = pa.schema(
 )
 
 
+ROW_SCHEMA = pa.schema([f for f in INDEX_SCHEMA if f.name != "shard"])  # a row before its shard is final
+
+
+def rows_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Index rows (dicts with ROW_SCHEMA's fields) as an Arrow table."""
+    return pa.Table.from_arrays([pa.array([r[f.name] for r in rows], type=f.type) for f in ROW_SCHEMA],
+                                schema=ROW_SCHEMA)  # fmt: skip
+
+
 def index_path(root: Path, source: str) -> Path:
     return Path(root) / "index" / f"{source}.parquet"
 
@@ -47,13 +56,12 @@ class IndexWriter:
         self._writer = pq.ParquetWriter(self._tmp, INDEX_SCHEMA, compression="zstd")
         self.rows = 0
 
-    def add_shard(self, shard: str, rows: list[dict[str, Any]]) -> None:
-        arrays = [
-            pa.array([shard] * len(rows) if f.name == "shard" else [r[f.name] for r in rows], type=f.type)
-            for f in INDEX_SCHEMA
-        ]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=INDEX_SCHEMA))
-        self.rows += len(rows)
+    def add_shard(self, shard: str, rows: pa.Table) -> None:
+        """Append one finished shard's rows (a ROW_SCHEMA table) as a row group."""
+        column = pa.array([shard] * rows.num_rows, type=pa.string())
+        table = pa.Table.from_arrays([column, *rows.select(ROW_SCHEMA.names).columns], schema=INDEX_SCHEMA)
+        self._writer.write_table(table)
+        self.rows += rows.num_rows
 
     def close(self) -> Path:
         self._writer.close()
