@@ -4,7 +4,9 @@ outputs do not depend on the number of workers."""
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -12,9 +14,18 @@ R = TypeVar("R")
 
 
 def ordered_map(
-    fn: Callable[[T], R], items: Iterable[T], workers: int = 1, chunksize: int = 4
+    fn: Callable[[T], R],
+    items: Iterable[T],
+    workers: int = 1,
+    chunksize: int = 4,
+    max_chunks_in_flight: int | None = None,
 ) -> Iterator[R]:
     """`map(fn, items)` on `workers` processes (1 = in this process), results in input order.
+
+    At most `max_chunks_in_flight` chunks (default 8 per worker) are submitted and not yet consumed:
+    `Pool.imap` has no such bound, and when the consumer is the slow side (LMDB writes in the main process)
+    its finished results pile up in memory. Here reading the input waits for the consumer, so memory stays
+    flat however long the input is (MJSynth: 8.9M images from a tar read 7x faster than they are stored).
 
     `fn` must be picklable (a module-level function or a functools.partial of one). Workers are forked
     where available: LMDB readers close their environments before fork (see rebusyn.store.shards).
@@ -22,6 +33,21 @@ def ordered_map(
     if workers <= 1:
         yield from map(fn, items)
         return
+    limit = max_chunks_in_flight or 8 * workers
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    source = iter(items)
     with mp.get_context(method).Pool(workers) as pool:
-        yield from pool.imap(fn, items, chunksize=chunksize)
+        in_flight: deque = deque()
+        while True:
+            while len(in_flight) < limit:
+                chunk = list(islice(source, chunksize))
+                if not chunk:
+                    break
+                in_flight.append(pool.apply_async(_run_chunk, (fn, chunk)))
+            if not in_flight:
+                return
+            yield from in_flight.popleft().get()
+
+
+def _run_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:
+    return [fn(item) for item in chunk]
