@@ -314,7 +314,7 @@ def process_scene_image(
     keep_ignored = bool(options.get("keep_ignored", False))
     wanted = []
     for number, inst in enumerate(item.instances, start=1):
-        where = f"{item.image.name}#{number}"
+        where = f"{item.name}#{number}"
         if inst.ignore and not keep_ignored:
             drops.append(Problem(where, "dont_care"))
             continue
@@ -326,11 +326,12 @@ def process_scene_image(
     if not wanted:
         return samples, drops
     try:
-        image = decode_image(item.image.read_bytes())  # decoded once for all of its words
+        image = decode_image(item.read())  # decoded once for all of its words
     except (OSError, CropError) as exc:
-        return samples, drops + [Problem(str(item.image), "corrupt_image", str(exc)) for _ in wanted]
+        where = item.name if item.data is not None else str(item.image)
+        return samples, drops + [Problem(where, "corrupt_image", str(exc)) for _ in wanted]
     for number, inst, label in wanted:
-        where = f"{item.image.name}#{number}"
+        where = f"{item.name}#{number}"
         try:
             crop = crop_word(
                 image,
@@ -347,13 +348,13 @@ def process_scene_image(
         h, w = crop.pixels.shape[:2]
         extra: dict[str, Any] = {
             "points": [list(p) for p in inst.points],
-            "image": item.image.name,
+            "image": item.name,
             "crop": crop.method,
         }
         if crop.rotated:
             extra["rotated"] = True
         samples.append(
-            Sample(data, label, inst.text, source, group, f"{source}/{item.image.name}#{number}", w, h, extra)
+            Sample(data, label, inst.text, source, group, f"{source}/{item.name}#{number}", w, h, extra)
         )
     return samples, drops
 
@@ -361,7 +362,8 @@ def process_scene_image(
 def process_word_crop(
     item: WordCrop, *, source: str, group: str, policy: LabelPolicy
 ) -> tuple[list[Sample], list[Problem]]:
-    where = str(item.image) if item.image is not None else item.image_id
+    # the annotation line or record when the parser gives it (reports point at what to fix), else the crop
+    where = item.attrs.get("annotation") or (str(item.image) if item.image is not None else item.image_id)
     label, reason = policy.normalize(item.text)
     if label is None:
         return [], [Problem(where, reason or "bad_label", repr(item.text))]

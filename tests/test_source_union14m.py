@@ -150,7 +150,8 @@ def test_lmdb_subsets(tmp_path):
         ("Union14M_L_lmdb_format/hell#1", "hell-1"),
     ]
     assert len(items) == 6 and items[0].attrs == {"subset": "hard", "lmdb_index": 1}
-    chosen = list(union14m.iter_lmdb_subsets(extracted, ["simple", "difficult"]))
+    ctx = ParseContext("lmdb", "train", {"lmdb": extracted}, {"lmdb_subsets": ["simple", "difficult"]})
+    chosen = list(union14m.parse(ctx))
     assert _summary(chosen) == [
         ("extract/difficult", "missing_lmdb"),
         ("Union14M_L_lmdb_format/simple#1", "simple-1", "simple"),
@@ -158,7 +159,9 @@ def test_lmdb_subsets(tmp_path):
     ]
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert [p.reason for p in union14m.iter_lmdb_subsets(empty)] == ["missing_lmdb"]
+    assert [p.reason for p in union14m.parse(ParseContext("lmdb", "train", {"lmdb": empty}, {}))] == [
+        "missing_lmdb"
+    ]
 
 
 def test_recipe_facts():

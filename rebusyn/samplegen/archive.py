@@ -6,10 +6,11 @@ import gzip
 import hashlib
 import io
 import os
-import re
 import tarfile
 import zipfile
 from pathlib import Path
+
+from rebusyn.sources.base import natural_key
 
 _EPOCH = (2015, 1, 1, 0, 0, 0)
 _MTIME = 1546300800  # 2019-01-01, for tar members and the gzip header
@@ -25,11 +26,6 @@ def write_zip(path: Path, members: dict[str, bytes]) -> Path:
             zf.writestr(info, members[name])
     os.replace(tmp, path)
     return path
-
-
-def natural_key(name: str) -> tuple:
-    """`img_2` sorts before `img_10`."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
 
 
 def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:

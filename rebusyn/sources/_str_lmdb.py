@@ -5,19 +5,20 @@ byte) and `label-%09d` (UTF-8). Other keys (`imagepath-%09d` from STR-Fewer-Labe
 from ours) are ignored. Each sample becomes a `WordCrop(image=None, image_id="<name>#<i>", data=<bytes>)`;
 labels are re-normalized by the build's policy.
 
-Used by Uber-Text (STR-Fewer-Labels' LMDBs), Union14M-L (`Union14M_L_lmdb_format/<subset>`) and a user's
-own LMDBs (`rebusyn build --custom`).
+Used by Uber-Text (STR-Fewer-Labels' LMDBs), Union14M-L (`Union14M_L_lmdb_format/<subset>`), the synthetic
+packs (DTRB's and PARSeq's MJ and ST, REBU-Syn's Curved_SynthText and SynthAdd) and a user's own LMDBs
+(`rebusyn build --custom`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
-from rebusyn.sources.base import ParseContext, Problem, WordCrop
+from rebusyn.sources.base import ParseContext, Problem, WordCrop, natural_key
 
 
 def find_dir(root: Path, rel: str) -> Path | None:
@@ -58,6 +59,26 @@ def iter_lmdb_dirs(root: Path, dirs: list[str]) -> Iterator[WordCrop | Problem]:
             yield Problem(str(folder), "missing_lmdb", "no data.mdb in this folder")
         for env_dir in envs:
             yield from iter_lmdb(env_dir, env_dir.relative_to(root).as_posix())
+
+
+def iter_lmdb_tree(folder: Path, names: Iterable[str] | None = None) -> Iterator[WordCrop | Problem]:
+    """Every LMDB at or below an extracted archive's `folder`, in natural path order (`syntext2` before
+    `syntext10`). Each is named by its path below `folder` (by `folder`'s own name when data.mdb sits at the
+    top) and gives its folder name as the crops' `subset`. With `names`, only LMDB folders of those names
+    are read, and each one that is absent is a `missing_lmdb` Problem."""
+    wanted = list(names or [])
+    envs = sorted(find_lmdbs(folder), key=lambda p: natural_key(p.relative_to(folder).as_posix()))
+    if wanted:
+        found = {p.name for p in envs}
+        for name in wanted:
+            if name not in found:
+                yield Problem(f"{folder.name}/{name}", "missing_lmdb", "no LMDB folder of that name")
+        envs = [p for p in envs if p.name in wanted]
+    elif not envs:
+        yield Problem(folder.name, "missing_lmdb", "no data.mdb anywhere in the archive")
+    for env_dir in envs:
+        name = env_dir.relative_to(folder).as_posix() if env_dir != folder else folder.name
+        yield from iter_lmdb(env_dir, name, {"subset": env_dir.name})
 
 
 def iter_lmdb(path: Path, name: str, attrs: dict[str, Any] | None = None) -> Iterator[WordCrop | Problem]:

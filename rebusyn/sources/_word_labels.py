@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rebusyn.samplegen.archive import natural_key
 from rebusyn.sources._str_lmdb import find_dir
-from rebusyn.sources.base import Problem, WordCrop
+from rebusyn.sources.base import Problem, WordCrop, natural_key
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 

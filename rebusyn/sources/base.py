@@ -7,6 +7,7 @@ AnnotatedImage, WordCrop and Problem items.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,24 @@ class Problem:
 
 @dataclass(frozen=True)
 class AnnotatedImage:
-    """A scene image and its words (detection-style input)."""
+    """A scene image and its words (detection-style input).
+
+    The encoded image is the file `image`, or `data` when it comes from a container read in place (a member
+    of SynthText's 41 GB zip); `name` (keys, reports) is then `image_id`, the path inside the container, since
+    file names alone repeat across its folders."""
 
     image: Path
     image_id: str
     instances: tuple[Instance, ...]
     problems: tuple[Problem, ...] = field(default=())
+    data: bytes | None = None
+
+    @property
+    def name(self) -> str:
+        return self.image_id if self.data is not None else self.image.name
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else self.image.read_bytes()
 
 
 @dataclass(frozen=True)
@@ -71,3 +84,8 @@ def read_text(path: Path) -> str:
     """UTF-8 with an optional BOM; universal newlines turn CRLF/CR into LF."""
     with open(path, encoding="utf-8-sig", newline=None) as f:
         return f.read()
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key under which `img_2` comes before `img_10` (and `crop_img_2` before `crop_img_10`)."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))

@@ -28,10 +28,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from rebusyn.samplegen.archive import natural_key
 from rebusyn.sources._str_lmdb import find_lmdbs, iter_lmdb
 from rebusyn.sources._word_labels import is_image, iter_case_sensitive, iter_text_lines, read_label_file
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, natural_key
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from rebusyn.sources._str_lmdb import find_lmdbs, iter_lmdb
+from rebusyn.sources._str_lmdb import iter_lmdb_tree
 from rebusyn.sources._word_labels import Entry, iter_mmocr_json, iter_mmocr_jsonl
 from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
 
@@ -36,7 +36,8 @@ ANNOTATION_FORMATS = ("auto", "jsonl", "json")
 def parse(ctx: ParseContext) -> Iterator[AnnotatedImage | WordCrop | Problem]:
     """Role `dataset` (the extracted release) or role `lmdb` (the extracted LMDB folders)."""
     if "lmdb" in ctx.files:
-        return iter_lmdb_subsets(ctx.files["lmdb"], ctx.options.get("lmdb_subsets"))
+        subsets = ctx.options.get("lmdb_subsets")
+        return iter_lmdb_tree(ctx.files["lmdb"], [subsets] if isinstance(subsets, str) else subsets)
     subsets = ctx.options.get("subsets") or list(LEVELS)
     if isinstance(subsets, str):
         subsets = [subsets]
@@ -100,24 +101,3 @@ def _crop(root: Path, entry: Entry, subset: str) -> WordCrop | Problem:
                 image=candidate, image_id=rel, text=entry.text, attrs={"image": rel, "subset": subset}
             )
     return Problem(entry.where, "missing_image", f"{entry.image} is not in {root.name}/")
-
-
-# --- the pre-packed LMDBs ------------------------------------------------------------------------------
-
-
-def iter_lmdb_subsets(
-    extracted: Path, subsets: list[str] | str | None = None
-) -> Iterator[WordCrop | Problem]:
-    """Every LMDB under `extracted` in path order (or only those whose folder name is listed)."""
-    wanted = [subsets] if isinstance(subsets, str) else list(subsets or [])
-    envs = find_lmdbs(extracted)
-    if wanted:
-        found = {p.name for p in envs}
-        for name in wanted:
-            if name not in found:
-                yield Problem(f"{extracted.name}/{name}", "missing_lmdb", "no LMDB folder of that name")
-        envs = [p for p in envs if p.name in wanted]
-    elif not envs:
-        yield Problem(extracted.name, "missing_lmdb", "no data.mdb anywhere in the archive")
-    for env_dir in envs:
-        yield from iter_lmdb(env_dir, env_dir.relative_to(extracted).as_posix(), {"subset": env_dir.name})
