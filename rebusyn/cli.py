@@ -49,9 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
             "--root", type=Path, default=None, help="dataset root (default ./data or $REBUSYN_ROOT)"
         )
 
-    b = add_command("build", help="download, verify, parse, crop and shard real sources")
+    b = add_command("build", help="download, verify, parse, crop and shard real and public synthetic sources")
     b.add_argument(
-        "--groups", type=_csv, default=("R", "E", "B", "U"), help="comma-separated groups (R,E,B,U)"
+        "--groups",
+        type=_csv,
+        default=("R", "E", "B", "U"),
+        help="comma-separated groups: R,E,B,U (real), S (public synthetic sets)",
     )
     b.add_argument(
         "--sources", type=_csv, default=(), help="comma-separated source names (overrides --groups)"
@@ -88,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="warp: quads warped upright, curved words unrolled (default); bbox: PARSeq's axis-aligned crop",
     )
     b.add_argument(
-        "--input", default=None, help="recipe input to build from (icdar2015: detection | word_crops)"
+        "--input",
+        default=None,
+        help="recipe input to build from (icdar2015: detection | word_crops; mjsynth: tar | dtrb_lmdb | ...)",
     )
 
     s = add_command("synth", help="render synthetic word images into shards")

@@ -27,9 +27,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rebusyn.samplegen._rrc_scene import jpeg
 from rebusyn.samplegen._synth_lmdb import write_dtrb, write_parseq
 from rebusyn.samplegen._word_crops import render_crops
+from rebusyn.samplegen._word_images import render as word_image
 from rebusyn.samplegen.archive import _MTIME, write_tar_gz
+from rebusyn.samplegen.scene import sample_font_path
+from rebusyn.synth.corpus import load_corpus
 
 ARCHIVE = "mjsynth.tar.gz"
 TOP = "mnt/ramdisk/max/90kDICT32px"
@@ -119,8 +123,12 @@ def write_large(path: Path, n: int, *, pool: int = 256, seed: int = 11, compress
     images are drawn from a pool of `pool` rendered crops; the lists and the lexicon come last, as in the
     small sample (the reader's worst case)."""
     rng = np.random.default_rng(seed)
-    words = [f"word{i}" if i % 3 else f"Word{i}" for i in range(pool)]
-    crops = [to_32px(c) for c in render_crops(rng, words)]
+    corpus = [w for w in load_corpus() if w.isalnum()]
+    words = [corpus[int(i)] for i in rng.choice(len(corpus), size=pool, replace=False)]
+    font = sample_font_path()
+    if font is None:
+        raise RuntimeError("write_large draws with trdg's bundled fonts: install trdg (make install)")
+    crops = [to_32px(jpeg(word_image(rng, w, font, 28)[:, :, ::-1], 90)) for w in words]
     lexicon = [w.lower() for w in words]
     lists: dict[str, io.StringIO] = {s: io.StringIO() for s in ("train", "val", "test")}
     tmp = path.with_name(path.name + ".tmp")
