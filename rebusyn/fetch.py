@@ -105,6 +105,11 @@ class ArchiveRef:
     md5: str | None = None
     sha256: str | None = None
     size: int | None = None
+    login_required: bool | None = None  # None: as the source (FetchOptions.login_required)
+
+    def manual(self, opts: FetchOptions) -> bool:
+        """Whether this file must come from --from / a mirror (its URL is a login page or a share)."""
+        return opts.login_required if self.login_required is None else self.login_required
 
 
 @dataclass(frozen=True)
@@ -487,10 +492,10 @@ def _obtain(
             _http_fetch(session, url, part, opts, ref.name)
             return "mirror", url
         except _NotFound:
-            if opts.login_required:
+            if ref.manual(opts):
                 raise ManualDownloadRequired([ref], dest_dir, opts.from_dir) from None
             raise
-    if opts.login_required or not ref.url:
+    if ref.manual(opts) or not ref.url:
         raise ManualDownloadRequired([ref], dest_dir, opts.from_dir)
     _http_fetch(session, ref.url, part, opts, ref.name)
     return "download", ref.url
@@ -579,12 +584,13 @@ def fetch_archives(refs: list[ArchiveRef], dest_dir: Path, opts: FetchOptions) -
     dest_dir = Path(dest_dir)
     for ref in refs:
         _check_name(ref.name)
-    if opts.login_required and not opts.mirror:
-        # Everything must already be on disk: say what is missing before hashing gigabytes of what is not.
+    if not opts.mirror:
+        # Manual files must already be on disk: say what is missing before hashing gigabytes of what is not.
         missing = [
             r
             for r in refs
-            if not (dest_dir / r.name).is_file()
+            if r.manual(opts)
+            and not (dest_dir / r.name).is_file()
             and not (opts.from_dir is not None and (Path(opts.from_dir) / r.name).is_file())
         ]
         if missing:

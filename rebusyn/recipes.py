@@ -34,9 +34,19 @@ class Archive:
     # True: unpack everything; False: the parser reads the archive itself (files[role] is the archive;
     # MJSynth's 8.9M files are streamed, never unpacked); a tuple of folders: unpack only those members.
     extract: bool | tuple[str, ...] = True
+    # None: as the recipe's login_required; set when one file differs (SynthAdd's public MMOCR label.txt
+    # next to its Baidu-only images, PARSeq's Google Drive folder next to MJSynth's direct tarball)
+    login_required: bool | None = None
 
     def ref(self) -> ArchiveRef:
-        return ArchiveRef(name=self.name, url=self.url, md5=self.md5, sha256=self.sha256, size=self.size)
+        return ArchiveRef(
+            name=self.name,
+            url=self.url,
+            md5=self.md5,
+            sha256=self.sha256,
+            size=self.size,
+            login_required=self.login_required,
+        )
 
 
 @dataclass(frozen=True)
@@ -208,8 +218,15 @@ class _Validator:
             role=self.string(value, "role", f"{where}.role"),
             size=size,
             extract=self.extract(value.get("extract", True), f"{where}.extract"),
+            login_required=self.optional_bool(value, "login_required", where),
             **checksums,
         )
+
+    def optional_bool(self, data: dict[str, Any], key: str, where: str) -> bool | None:
+        value = data.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise self.fail(f"{where}.{key}", f"must be true or false, got {value!r}")
+        return value
 
     def extract(self, value: Any, where: str) -> bool | tuple[str, ...]:
         if isinstance(value, bool):

@@ -361,6 +361,26 @@ def test_login_required_with_mirror_lacking_files(srv: FileServer, dest: Path) -
     assert (dest / refs[0].name).read_bytes() == b"one"
 
 
+def test_per_archive_login_overrides_the_source(srv: FileServer, tmp_path: Path, dest: Path) -> None:
+    # SynthAdd: Baidu-only images (manual) next to MMOCR's public label.txt (downloaded)
+    images = ArchiveRef("SynthText_Add.zip", "https://pan.baidu.com/s/x", md5=md5(b"images"))
+    labels = ArchiveRef("label.txt", srv.url("label.txt"), md5=md5(b"a 1"), login_required=False)
+    srv.add_file("label.txt", b"a 1")
+    with pytest.raises(ManualDownloadRequired) as ei:
+        fetch_archives([images, labels], dest, opts(login_required=True))
+    assert [r.name for r in ei.value.missing] == ["SynthText_Add.zip"]  # label.txt is not asked for
+    hand = tmp_path / "hand"
+    hand.mkdir()
+    (hand / images.name).write_bytes(b"images")
+    res = fetch_archives([images, labels], dest, opts(login_required=True, from_dir=hand))
+    assert [r.origin for r in res] == ["from", "download"]
+    # and the reverse: one manual file in an open source (PARSeq's Drive folder next to a direct tarball)
+    drive = ArchiveRef("parseq_synth.tar", "https://drive.google.com/drive/folders/x", login_required=True)
+    with pytest.raises(ManualDownloadRequired) as ei:
+        fetch_archives([drive], tmp_path / "d2", opts())
+    assert [r.name for r in ei.value.missing] == ["parseq_synth.tar"]
+
+
 def test_from_dir_picks_files_up(tmp_path: Path, dest: Path) -> None:
     refs = gated_refs()
     hand = tmp_path / "downloads"

@@ -61,6 +61,10 @@ def _write(tmp_path: Path, mutate) -> Path:
         (lambda d: d.update(default_input="nope"), "'default_input'"),
         (lambda d: d.update(name="ic15"), "'name'"),
         (
+            lambda d: d["inputs"]["detection"]["archives"][0].update(login_required="no"),
+            "'inputs.detection.archives[0].login_required'",
+        ),
+        (
             lambda d: d["inputs"]["detection"]["archives"][0].update(extract="some"),
             "'inputs.detection.archives[0].extract'",
         ),
