@@ -21,6 +21,7 @@ from rebusyn.build import format_summary as build_summary
 from rebusyn.mix import MixOptions, mix
 from rebusyn.mix import format_summary as mix_summary
 from rebusyn.preview import preview_sheet
+from rebusyn.sample import REAL_GROUPS, SYNTH_GROUP
 from rebusyn.samplegen import write_samples
 from rebusyn.synth.run import SynthOptions, synthesize
 from rebusyn.synth.run import format_summary as synth_summary
@@ -71,8 +72,11 @@ def run_demo(
     summary.add("samples", f"sample mirror with {len(samples.files)} files in {samples.directory}")
 
     with serve_directory(samples.directory) as url:
-        built = build(BuildOptions(root=dataset_root, mirror=url, workers=workers, progress=progress))
-        summary.add(f"build --groups R,E,B,U (mirror {url})", build_summary(built, dataset_root))
+        groups = (*REAL_GROUPS, SYNTH_GROUP)  # the real sources and the four public synthetic sets
+        built = build(
+            BuildOptions(root=dataset_root, groups=groups, mirror=url, workers=workers, progress=progress)
+        )
+        summary.add(f"build --groups {','.join(groups)} (mirror {url})", build_summary(built, dataset_root))
         tests = build(
             BuildOptions(root=dataset_root, mirror=url, workers=workers, progress=progress, test=True)
         )
