@@ -45,6 +45,7 @@ from typing import IO
 
 import numpy as np
 
+from rebusyn.fetch import tar_members
 from rebusyn.sources._str_lmdb import iter_lmdb_dirs, lmdb_dirs
 from rebusyn.sources.base import ParseContext, Problem, WordCrop, read_text
 
@@ -158,7 +159,7 @@ def read_lists(archive: Path, workdir: Path) -> tuple[str, dict[str, Path]]:
     found: dict[str, Path] = {}
     folder: str | None = None
     with _open_stream(archive) as tf:
-        for member in tf:
+        for member in tar_members(tf):
             base = posixpath.basename(member.name)
             if base not in wanted or not member.isreg():
                 continue
@@ -195,7 +196,7 @@ def iter_tar(archive: Path, splits: list[str], label_from: str = "filename") -> 
                 yield from problems
         prefix = folder + "/" if folder else ""
         with _open_stream(archive) as tf:
-            for member in tf:
+            for member in tar_members(tf):
                 if not member.isreg() or not member.name.endswith(".jpg"):
                     continue
                 rel = _normalize(member.name)
