@@ -57,6 +57,7 @@ class SourceWriter:
         max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
         max_shard_samples: int | None = None,
         directory_name: str | None = None,
+        shard_keys: dict[bytes, bytes] | None = None,
     ) -> None:
         self.root = Path(root)
         self.directory = source_dir(self.root, source, group)
@@ -78,6 +79,7 @@ class SourceWriter:
             on_shard=(lambda _shard, rows: self._index.add_shard(prefix, rows))
             if self.flat
             else self._index.add_shard,
+            shard_keys=shard_keys,
         )
 
     def __enter__(self) -> SourceWriter:

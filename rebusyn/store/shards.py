@@ -82,6 +82,7 @@ class ShardWriter:
         max_shard_samples: int | None = None,
         commit_every: int = DEFAULT_COMMIT_EVERY,
         on_shard: Callable[[str, pa.Table], None] | None = None,
+        shard_keys: dict[bytes, bytes] | None = None,
     ) -> None:
         if max_shard_bytes <= 0 or commit_every <= 0:
             raise ValueError("max_shard_bytes and commit_every must be positive")
@@ -91,6 +92,12 @@ class ShardWriter:
         self.max_shard_samples = max_shard_samples
         self.commit_every = commit_every
         self.on_shard = on_shard
+        # written into every shard with num-samples (e.g. the synth engine's effect config); never the
+        # keys of a sample or num-samples itself
+        self.shard_keys = dict(shard_keys or {})
+        for key in self.shard_keys:
+            if key == b"num-samples" or key.startswith((b"image-", b"label-", b"meta-")):
+                raise ValueError(f"shard key {key!r} would clash with the STR layout")
         self.shards: list[Path] = []
         self.total = 0
         self.bytes_written = 0
@@ -186,7 +193,7 @@ class ShardWriter:
     def _finish_shard(self) -> None:
         assert self._env is not None and self._tmp is not None and self._final is not None
         # num-samples last: a shard without it is not a shard to any STR reader.
-        self._commit(extra=[(b"num-samples", str(self._count).encode("ascii"))])
+        self._commit(extra=[*self.shard_keys.items(), (b"num-samples", str(self._count).encode("ascii"))])
         self._env.sync(True)
         self._env.close()
         self._env = None

@@ -1,7 +1,8 @@
-"""`rebusyn synth`: render synthetic word images with trdg into `<root>/train/synth/trdg/` shards.
+"""`rebusyn synth`: render synthetic word images into `<root>/train/synth/<engine>/` shards.
 
 `synthesize(opts)` keeps drawing sample indices 0, 1, 2, ... until `opts.n` samples are kept. Each index
-is rendered by `rebusyn.synth.trdg_engine` from (seed, index) alone; workers render ordered chunks of
+is rendered by the engine (`rebusyn.synth.<engine>_engine`, see `rebusyn.synth.engine`) from (config,
+index) alone; workers render ordered chunks of
 indices and the main process writes results in index order, so the output is byte-identical for any
 `workers`. Drops (labels empty/too long after normalization, no font for the text, low contrast after
 retries) are counted in the report; more than `MAX_ATTEMPTS_FACTOR * n` indices is an error.
@@ -24,13 +25,14 @@ from typing import Any
 from rebusyn.report import SourceReport
 from rebusyn.sample import CHARSETS, Sample
 from rebusyn.store.dataset import SourceWriter
-from rebusyn.synth import trdg_compat, trdg_engine
+from rebusyn.synth import trdg_compat
+from rebusyn.synth.config import SynthConfig, default_config_path, load_config
 from rebusyn.synth.corpus import corpus_info, load_corpus
+from rebusyn.synth.engine import ENGINES, Dropped, EngineConfig, Rendered, engine_module
 from rebusyn.synth.fonts import PRINTABLE_ASCII, font_infos
 
-ENGINES = ("trdg",)
-SOURCE = "trdg"
 GROUP = "S"
+CONFIG_KEY = b"rebusyn-synth-config"  # in every shard of an engine with an effect config: the config, JSON
 MAX_ATTEMPTS_FACTOR = 10
 MIN_ATTEMPTS = 100  # so a tiny n still tolerates a few early drops
 FAIL_FAST_ERRORS = 20  # this many render errors before the first kept sample: something is broken
@@ -50,6 +52,8 @@ class SynthOptions:
     height: int = 32
     max_shard_bytes: int = 512 * 2**20
     progress: bool = True
+    config: Path | None = None  # effect config (engines fast, scene); default recipes/synth/<engine>.yaml
+    backgrounds: Path | None = None  # folder of background photos (engine scene); default trdg's
 
 
 @dataclass
@@ -66,24 +70,29 @@ class SynthSummary:
     attempts: int = 0  # indices drawn: kept + dropped
     fonts_used: list[str] = field(default_factory=list, repr=False)
     fonts_excluded: dict[str, str] = field(default_factory=dict, repr=False)
+    engine: str = "trdg"
+    config: str | None = None  # the effect config's stamp (file@version:sha)
 
 
 def format_summary(summary: SynthSummary) -> str:
     """The CLI's report of one `synthesize` run."""
     dropped = ", ".join(f"{k} {v}" for k, v in summary.dropped.items()) or "none"
     return "\n".join([
-        f"trdg (group S): kept {summary.kept} of {summary.n_requested} requested, dropped "
+        f"{summary.engine} (group S): kept {summary.kept} of {summary.n_requested} requested, dropped "
         f"{sum(summary.dropped.values())} ({dropped}); {summary.samples_per_s:.0f} samples/s in "
         f"{summary.elapsed_s:.1f} s; {summary.shards} shard(s) in {summary.output_dir}",
         f"  fonts: {len(summary.fonts_used)} used, {len(summary.fonts_excluded)} excluded"
         + (f" ({', '.join(sorted(summary.fonts_excluded))})" if summary.fonts_excluded else ""),
-        f"  index {summary.index}; report {summary.report}",
+        f"  index {summary.index}; report {summary.report}"
+        + (f"; config {summary.config}" if summary.config else ""),
     ])
 
 
 def _validate(opts: SynthOptions) -> None:
     if opts.engine not in ENGINES:
         raise ValueError(f"unknown synth engine {opts.engine!r}; available: {', '.join(ENGINES)}")
+    if opts.backgrounds is not None and not Path(opts.backgrounds).is_dir():
+        raise ValueError(f"--backgrounds {opts.backgrounds}: not a folder")
     if opts.n < 1:
         raise ValueError(f"n must be >= 1, got {opts.n}")
     if opts.workers < 1:
@@ -104,10 +113,14 @@ def _chunk_size(n: int, workers: int) -> int:
 
 
 def synthesize(opts: SynthOptions) -> SynthSummary:
-    """Render `opts.n` kept samples into `<root>/train/synth/trdg/` (+ index and report); see module doc."""
+    """Render `opts.n` kept samples into `<root>/train/synth/<engine>/` (+ index and report); see module
+    doc."""
     _validate(opts)
     started = time.time()
-    report = SourceReport(SOURCE, GROUP)
+    source = opts.engine
+    module = engine_module(opts.engine)
+    report = SourceReport(source, GROUP)
+    effects = _effect_config(opts, module)
 
     corpus = load_corpus(opts.corpus)
     corpus_chars = set("".join(corpus))
@@ -116,15 +129,18 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
     if not usable:
         where = opts.fonts or "trdg's fonts/latin"
         raise ValueError(f"no usable font in {where}: " + "; ".join(f"{f.name}: {f.problem}" for f in infos))
-    config = trdg_engine.EngineConfig(
+    config = EngineConfig(
         seed=opts.seed, corpus=opts.corpus, fonts=tuple((str(f.path), f.chars) for f in usable),
-        charset=opts.charset, max_len=opts.max_len, height=opts.height,
+        charset=opts.charset, max_len=opts.max_len, height=opts.height, effects=effects,
+        backgrounds=Path(opts.backgrounds) if opts.backgrounds else None,
     )
     c_info = corpus_info(opts.corpus)
     report.options = {
         "n": opts.n, "engine": opts.engine, "seed": opts.seed, "workers": opts.workers,
         "charset": opts.charset, "max_len": opts.max_len, "height": opts.height,
-        "max_shard_bytes": opts.max_shard_bytes, "engine_version": trdg_engine.engine_version(),
+        "max_shard_bytes": opts.max_shard_bytes, "engine_version": module.engine_version(),
+        "config": effects.describe() if effects else None,
+        "backgrounds": str(opts.backgrounds) if opts.backgrounds else None,
         "corpus": c_info,
         "fonts": {
             "dir": str(opts.fonts) if opts.fonts else "trdg:fonts/latin",
@@ -132,7 +148,7 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
             "excluded": {f.name: f.problem for f in infos if not f.usable},
             "sha1": {f.name: f.sha1 for f in usable},
         },
-        "image": {"format": "JPEG", "quality": trdg_engine.JPEG_QUALITY},
+        "image": {"format": "JPEG", "quality": getattr(module, "JPEG_QUALITY", None)},
     }
     report.inputs = [{"kind": "corpus", **{k: v for k, v in c_info.items() if k != "origins"}},
                      {"kind": "fonts", "dir": report.options["fonts"]["dir"], "count": len(usable)}]
@@ -145,11 +161,12 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         # The pool starts before the writer opens LMDB/Parquet files or tqdm starts its thread. fork shares
         # the already-loaded corpus; elsewhere (macOS, Windows) spawn reloads it once per worker.
         method = "fork" if sys.platform.startswith("linux") else "spawn"
-        trdg_compat.apply()  # import + patch trdg once here, so forked workers inherit it
+        if opts.engine == "trdg":
+            trdg_compat.apply()  # import + patch trdg once here, so forked workers inherit it
         pool = multiprocessing.get_context(method).Pool(
-            opts.workers, initializer=trdg_engine.init_worker, initargs=(config,))
+            opts.workers, initializer=module.init_worker, initargs=(config,))
     else:
-        trdg_engine.init_worker(config)
+        module.init_worker(config)
 
     kept = 0
     progress = {"kept": 0}  # read by _results to size its rounds
@@ -157,25 +174,28 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
     render_errors = 0
     dropped: Counter = Counter()
     try:
-        writer = SourceWriter(opts.root, SOURCE, GROUP, max_shard_bytes=opts.max_shard_bytes)
+        writer = SourceWriter(
+            opts.root, source, GROUP, max_shard_bytes=opts.max_shard_bytes,
+            shard_keys={CONFIG_KEY: effects.to_json()} if effects else None,
+        )
         with writer, _progress(opts) as bar:
-            for result in _results(pool, chunk, max_attempts, opts.n, progress):
+            for result in _results(pool, module.render_chunk, chunk, max_attempts, opts.n, progress):
                 attempts = result.index + 1
-                if isinstance(result, trdg_engine.Dropped):
+                if isinstance(result, Dropped):
                     dropped[result.reason] += 1
-                    key = f"{SOURCE}/{opts.seed}/{result.index}"
+                    key = f"{source}/{opts.seed}/{result.index}"
                     if result.reason == "render_error":
                         render_errors += 1
                         report.drop(result.reason, where=key, detail=result.detail)
                         if kept == 0 and render_errors >= FAIL_FAST_ERRORS:
-                            raise RuntimeError(f"trdg failed on the first {render_errors} renders; "
+                            raise RuntimeError(f"{source} failed on the first {render_errors} renders; "
                                                f"last error: {result.detail}")
                     elif result.reason == "no_font_for_text":
                         report.drop(result.reason, where=key, detail=result.detail)
                     else:
                         report.drop(result.reason)
                     continue
-                writer.add(_sample(result, opts.seed))
+                writer.add(_sample(result, source, opts.seed, effects))
                 kept += 1
                 progress["kept"] = kept
                 bar.update(1)
@@ -183,7 +203,7 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
                     break
             if kept < opts.n:
                 raise RuntimeError(
-                    f"trdg: only {kept} of {opts.n} samples kept after {attempts} indices "
+                    f"{source}: only {kept} of {opts.n} samples kept after {attempts} indices "
                     f"(limit {max_attempts}); drops: {dict(dropped)}. The corpus, --charset or "
                     f"--max-len reject too many texts.")
             output = writer.close()
@@ -214,11 +234,22 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         index=output.index, report=report_file, shards=len(output.shards), attempts=attempts,
         fonts_used=[f.name for f in usable],
         fonts_excluded={f.name: f.problem for f in infos if not f.usable},
+        engine=opts.engine, config=effects.stamp() if effects else None,
     )
 
 
-def _results(pool: Any, chunk: int, max_attempts: int, n: int, progress: dict[str, int]
-             ) -> Iterator[trdg_engine.Rendered | trdg_engine.Dropped]:
+def _effect_config(opts: SynthOptions, module: Any) -> SynthConfig | None:
+    """The engine's effect config (engines without CONFIG_SCHEMA take none)."""
+    schema = getattr(module, "CONFIG_SCHEMA", None)
+    if schema is None:
+        if opts.config is not None:
+            raise ValueError(f"engine {opts.engine} takes no --config")
+        return None
+    return load_config(opts.config or default_config_path(opts.engine), opts.engine, schema)
+
+
+def _results(pool: Any, render_chunk: Any, chunk: int, max_attempts: int, n: int, progress: dict[str, int]
+             ) -> Iterator[Rendered | Dropped]:
     """Results for indices 0, 1, 2, ... in order, scheduled in rounds sized from the keep rate so far (an
     unbounded task stream would make Pool.imap queue work without limit)."""
     start = 0
@@ -228,16 +259,16 @@ def _results(pool: Any, chunk: int, max_attempts: int, n: int, progress: dict[st
         want = math.ceil((n - kept) / max(rate, 0.05) * 1.1) + chunk
         stop = min(max_attempts, start + want)
         bounds = [(s, min(s + chunk, stop)) for s in range(start, stop, chunk)]
-        chunks = pool.imap(trdg_engine.render_chunk, bounds) if pool is not None else \
-            map(trdg_engine.render_chunk, bounds)
+        chunks = pool.imap(render_chunk, bounds) if pool is not None else map(render_chunk, bounds)
         for results in chunks:
             yield from results
         start = stop
 
 
-def _sample(r: trdg_engine.Rendered, seed: int) -> Sample:
-    return Sample(image=r.image, label=r.label, label_raw=r.text, source=SOURCE, group=GROUP,
-                  key=f"{SOURCE}/{seed}/{r.index}", width=r.width, height=r.height, extra=r.extra)
+def _sample(r: Rendered, source: str, seed: int, effects: SynthConfig | None) -> Sample:
+    extra = {**r.extra, "config": effects.stamp()} if effects else r.extra
+    return Sample(image=r.image, label=r.label, label_raw=r.text, source=source, group=GROUP,
+                  key=f"{source}/{seed}/{r.index}", width=r.width, height=r.height, extra=extra)
 
 
 class _NoBar:
@@ -266,7 +297,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `rebusyn synth` (for the CLI module to mount as a subcommand)."""
     parser.add_argument("--n", "-n", type=int, required=True, help="number of samples to keep")
     parser.add_argument("--root", type=Path, required=True, help="dataset root")
-    parser.add_argument("--engine", default="trdg", choices=ENGINES)
+    parser.add_argument("--engine", default="trdg", choices=ENGINES,
+                        help="trdg (trdg 1.8.0), fast (rebusyn's renderer), scene (words on photos)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="effect config YAML (fast, scene); default recipes/synth/<engine>.yaml")
+    parser.add_argument("--backgrounds", type=Path, default=None,
+                        help="folder of background photos for --engine scene (default: trdg's)")
     parser.add_argument("--corpus", type=Path, default=None,
                         help="UTF-8 text file, one entry per line (default: embedded English corpus)")
     parser.add_argument("--fonts", type=Path, default=None,
@@ -284,7 +320,8 @@ def options_from_args(args: argparse.Namespace) -> SynthOptions:
     return SynthOptions(
         n=args.n, root=args.root, engine=args.engine, corpus=args.corpus, fonts=args.fonts, seed=args.seed,
         workers=args.workers, charset=args.charset, max_len=args.max_len, height=args.height,
-        max_shard_bytes=args.max_shard_bytes, progress=not args.no_progress,
+        max_shard_bytes=args.max_shard_bytes, progress=not args.no_progress, config=args.config,
+        backgrounds=args.backgrounds,
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import random
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,11 @@ import numpy as np
 
 from rebusyn.sample import LabelPolicy
 from rebusyn.synth import trdg_compat
+from rebusyn.synth.engine import Dropped, EngineConfig, Rendered
+
+__all__ = [
+    "Dropped", "EngineConfig", "Rendered", "TrdgEngine", "engine_version", "init_worker", "render_chunk",
+]  # fmt: skip
 
 MAX_ATTEMPTS = 5
 JPEG_QUALITY = 95
@@ -35,36 +39,6 @@ BACKGROUND_P = (0.4, 0.2, 0.4)
 # bricks and city views is often unreadable at 32 px).
 MIN_CONTRAST = 40
 MIN_SEPARATION = 1.5
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """Everything a worker needs; small and picklable (the corpus travels as a path)."""
-
-    seed: int
-    corpus: Path | None
-    fonts: tuple[tuple[str, frozenset[str]], ...]  # (font file, characters it can draw), sorted
-    charset: str
-    max_len: int
-    height: int
-
-
-@dataclass(frozen=True)
-class Rendered:
-    index: int
-    image: bytes
-    label: str
-    text: str
-    width: int
-    height: int
-    extra: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Dropped:
-    index: int
-    reason: str
-    detail: str = ""
 
 
 def engine_version() -> str:
