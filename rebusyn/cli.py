@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rebusyn import __version__
 from rebusyn.sample import CHARSETS, DEFAULT_CHARSET, DEFAULT_MAX_LEN
+from rebusyn.synth.engine import ENGINES
 
 
 def parse_count(text: str) -> int:
@@ -101,7 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--n", type=parse_count, required=True, help="number of samples: 1e6, 1_000_000 or 1000000"
     )
     with_root(s)
-    s.add_argument("--engine", default="trdg", choices=["trdg"])
+    s.add_argument(
+        "--engine",
+        default="trdg",
+        choices=ENGINES,
+        help="trdg (trdg 1.8.0), fast (rebusyn's renderer), scene (words on background photos)",
+    )
+    s.add_argument(
+        "--config", type=Path, default=None, help="effect config YAML (default recipes/synth/<engine>.yaml)"
+    )
+    s.add_argument(
+        "--backgrounds", type=Path, default=None, help="folder of photos for --engine scene (default trdg's)"
+    )
+    s.add_argument("--height", type=int, default=32, help="image height in pixels (16-256)")
     s.add_argument(
         "--corpus", type=Path, default=None, help="one text per line (default: embedded English corpus)"
     )
@@ -217,6 +230,9 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 workers=args.workers,
                 charset=args.charset,
                 max_len=args.max_len,
+                height=args.height,
+                config=args.config,
+                backgrounds=args.backgrounds,
                 progress=progress,
             )
         )

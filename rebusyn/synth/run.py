@@ -10,7 +10,6 @@ retries) are counted in the report; more than `MAX_ATTEMPTS_FACTOR * n` indices 
 
 from __future__ import annotations
 
-import argparse
 import math
 import multiprocessing
 import random
@@ -288,49 +287,3 @@ def _progress(opts: SynthOptions) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=opts.n, unit="img", desc=f"synth {opts.engine}", smoothing=0.1)
-
-
-# -- command line ------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `rebusyn synth` (for the CLI module to mount as a subcommand)."""
-    parser.add_argument("--n", "-n", type=int, required=True, help="number of samples to keep")
-    parser.add_argument("--root", type=Path, required=True, help="dataset root")
-    parser.add_argument("--engine", default="trdg", choices=ENGINES,
-                        help="trdg (trdg 1.8.0), fast (rebusyn's renderer), scene (words on photos)")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="effect config YAML (fast, scene); default recipes/synth/<engine>.yaml")
-    parser.add_argument("--backgrounds", type=Path, default=None,
-                        help="folder of background photos for --engine scene (default: trdg's)")
-    parser.add_argument("--corpus", type=Path, default=None,
-                        help="UTF-8 text file, one entry per line (default: embedded English corpus)")
-    parser.add_argument("--fonts", type=Path, default=None,
-                        help="directory of .ttf/.otf fonts (default: trdg's Latin fonts, filtered)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--charset", default="36", choices=CHARSETS)
-    parser.add_argument("--max-len", type=int, default=25)
-    parser.add_argument("--height", type=int, default=32)
-    parser.add_argument("--max-shard-bytes", type=int, default=512 * 2**20)
-    parser.add_argument("--no-progress", action="store_true")
-
-
-def options_from_args(args: argparse.Namespace) -> SynthOptions:
-    return SynthOptions(
-        n=args.n, root=args.root, engine=args.engine, corpus=args.corpus, fonts=args.fonts, seed=args.seed,
-        workers=args.workers, charset=args.charset, max_len=args.max_len, height=args.height,
-        max_shard_bytes=args.max_shard_bytes, progress=not args.no_progress, config=args.config,
-        backgrounds=args.backgrounds,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rebusyn synth", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    print(format_summary(synthesize(options_from_args(parser.parse_args(argv)))))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
