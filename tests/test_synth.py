@@ -257,3 +257,14 @@ def test_fonts_from_dir(tmp_path: Path, cache_env: None) -> None:
     assert [p.name for p in fontmod.fonts_from_dir(tmp_path)] == ["Lato-Bold.ttf", "Roboto-Regular.ttf"]
     with pytest.raises(FileNotFoundError):
         fontmod.fonts_from_dir(tmp_path / "nope")
+
+
+def test_trdg_clipped_text_is_detected() -> None:
+    # trdg cuts descenders at the image edge ("Pageantry" reads "Pageantru"); its character mask shows it
+    from rebusyn.synth.trdg_engine import clipped
+
+    mask = Image.new("RGB", (40, 20))
+    mask.paste((0, 0, 1), (5, 3, 30, 17))  # character 1, 3 px inside every edge
+    assert not clipped(mask)
+    mask.paste((0, 0, 2), (30, 10, 34, 20))  # character 2 runs into the bottom row
+    assert clipped(mask)

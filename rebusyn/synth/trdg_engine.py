@@ -134,6 +134,7 @@ class TrdgEngine:
         if font_idx is None:
             return Dropped(index, "no_font_for_text", text)
         n_words = text.count(" ") + 1
+        clipped_attempts = 0
         for attempt in range(MAX_ATTEMPTS):
             prng = rng if attempt == 0 else np.random.default_rng([seed, index, attempt])
             params = self.draw_params(prng, n_words)
@@ -142,10 +143,14 @@ class TrdgEngine:
             except Exception as exc:  # noqa: BLE001 - counted and reported, not fatal for one sample
                 return Dropped(index, "render_error", f"{type(exc).__name__}: {exc}")
             if out is not None and legible(*out):
-                image = out[0]
-                break
+                if not clipped(out[1]):
+                    image = out[0]
+                    break
+                clipped_attempts += 1
         else:
-            return Dropped(index, "low_contrast")
+            # trdg cuts descenders and the ends of skewed or distorted words at the image edge (a cut "y"
+            # reads as "u"): such an image does not show its label
+            return Dropped(index, "clipped" if clipped_attempts == MAX_ATTEMPTS else "low_contrast")
         buf = io.BytesIO()
         # 4:4:4 chroma: thin strokes of coloured text survive; quality 95 as the brief asks.
         image.save(buf, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
@@ -175,6 +180,13 @@ class TrdgEngine:
                 False, True, False,  # fit, output_mask (for `legible`), word_split
                 self.image_dir, 0, "#282828", "RGB", 0,  # image_dir, stroke_width/fill, image_mode, bboxes
             )
+
+
+def clipped(mask: Any) -> bool:
+    """Whether trdg's character mask has ink on the outermost rows or columns: the text ran into the
+    image edge (trdg draws a margin of at least 1 px around text that fits)."""
+    ink = np.asarray(mask.convert("RGB")).any(axis=2)
+    return bool(ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any())
 
 
 def legible(image: Any, mask: Any) -> bool:
