@@ -6,6 +6,7 @@ An engine is the module `rebusyn.synth.<name>_engine` (see ENGINES) with
   - `render_chunk(bounds: tuple[int, int]) -> list[Rendered | Dropped]`
                                                     renders indices [start, stop) in order
   - `CONFIG_SCHEMA` (engines with an effect config)  what `rebusyn.synth.config` validates
+  - `prepare(config)` (optional)                     run once in the main process before workers fork
 Every sample is a function of (config, index) alone, so any number of workers gives the same bytes.
 """
 

@@ -152,6 +152,12 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
     report.inputs = [{"kind": "corpus", **{k: v for k, v in c_info.items() if k != "origins"}},
                      {"kind": "fonts", "dir": report.options["fonts"]["dir"], "count": len(usable)}]
 
+    prepare = getattr(module, "prepare", None)
+    if prepare is not None:
+        # Input errors (a bad config, no usable background photo) surface here, in the main process, and
+        # forked workers share what it loaded (the scene engine's decoded photos) instead of copying it.
+        prepare(config)
+
     max_attempts = max(MAX_ATTEMPTS_FACTOR * opts.n, MIN_ATTEMPTS)
     chunk = _chunk_size(opts.n, opts.workers)
     pool = None
