@@ -71,13 +71,13 @@ def load_config(path: Path, engine: str, schema: dict[str, Any]) -> SynthConfig:
     except OSError as exc:
         raise SynthConfigError(f"{path}: cannot read the synth config: {exc}") from exc
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader that refuses duplicate keys
     except yaml.YAMLError as exc:
         raise SynthConfigError(f"{path}: not valid YAML: {exc}") from exc
     fail = _Fail(path)
     if not isinstance(data, dict):
         raise fail("", "a synth config is a mapping")
-    if data.get("schema") != CONFIG_SCHEMA_VERSION:
+    if type(data.get("schema")) is not int or data.get("schema") != CONFIG_SCHEMA_VERSION:
         raise fail("schema", f"must be {CONFIG_SCHEMA_VERSION}, got {data.get('schema')!r}")
     if data.get("engine") != engine:
         raise fail("engine", f"must be {engine!r} (this file is for {data.get('engine')!r})")
@@ -86,10 +86,27 @@ def load_config(path: Path, engine: str, schema: dict[str, Any]) -> SynthConfig:
         raise fail("version", f"must be a positive integer, got {version!r}")
     unknown = set(data) - {"schema", "engine", "version", "effects", "text"}
     if unknown:
-        raise fail(sorted(unknown)[0], "is not a config field (schema, engine, version, effects, text)")
+        first = str(sorted(unknown, key=str)[0])
+        raise fail(first, "is not a config field (schema, engine, version, effects, text)")
     effects = _effects(data.get("effects"), schema.get("effects", {}), fail)
     text = _text(data.get("text"), schema.get("text", {}), fail)
     return SynthConfig(str(path), engine, version, effects, text, hashlib.sha256(raw).hexdigest())
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.SafeLoader, except that a key given twice is an error (PyYAML keeps the last one silently: two
+    `blur:` entries would hide one of them)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 class _Fail:
@@ -123,7 +140,8 @@ def _effects(data: Any, schema: dict[str, dict[str, tuple]], fail: _Fail) -> dic
         params = schema[name]
         extra = set(value) - {"p"} - set(params)
         if extra:
-            raise fail(f"{where}.{sorted(extra)[0]}", f"is not a parameter of {name} ({', '.join(params)})")
+            first = sorted(extra, key=str)[0]
+            raise fail(f"{where}.{first}", f"is not a parameter of {name} ({', '.join(params)})")
         out[name] = {"p": _probability(value.get("p"), f"{where}.p", fail)}
         for param, spec in params.items():
             if param not in value:
