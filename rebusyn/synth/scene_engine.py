@@ -83,7 +83,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from rebusyn.sample import LabelPolicy
 from rebusyn.synth.config import SynthConfig, SynthConfigError, default_config_path, load_config
-from rebusyn.synth.engine import Dropped, EngineConfig, Rendered
+from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, begin_sample
 from rebusyn.synth.text import TEXT_SCHEMA, draw_text
 
 __all__ = [
@@ -304,22 +304,14 @@ class SceneEngine:
         self.font_names = [Path(f).name for f in self.fonts]
         if not self.fonts:
             raise ValueError("scene engine: no font")
-        self.font_chars = [chars for _, chars in config.fonts]
-        self.common = frozenset.intersection(*self.font_chars)
+        self.picker = FontPicker(config.fonts)
         folder = Path(config.backgrounds) if config.backgrounds else default_backgrounds_dir()
         self.backgrounds = _cached_backgrounds(str(folder.resolve()), folder.stat().st_mtime_ns)
         self.version = engine_version()
 
     # -- drawing ----------------------------------------------------------------------------------
-    def draw_font(self, rng: np.random.Generator, text: str) -> int | None:
-        needed = set(text) - {" "}
-        if needed <= self.common:
-            candidates: Any = range(len(self.fonts))
-        else:
-            candidates = [k for k, chars in enumerate(self.font_chars) if needed <= chars]
-            if not candidates:
-                return None
-        return candidates[int(rng.integers(len(candidates)))]
+    def draw_text(self, rng: np.random.Generator) -> str:
+        return draw_text(rng, self.corpus, self.text_variants)
 
     def applied(self, effect: str, block: list[float]) -> bool:
         return block[0] < self.fx[effect]["p"]
@@ -339,14 +331,10 @@ class SceneEngine:
 
     def compose(self, index: int) -> Composite | Dropped:
         seed = self.config.seed
-        rng = np.random.default_rng([seed, index])
-        text = draw_text(rng, self.corpus, self.text_variants)
-        label, reason = self.policy.normalize(text)
-        if reason is not None:
-            return Dropped(index, reason)
-        font_idx = self.draw_font(rng, text)
-        if font_idx is None:
-            return Dropped(index, "no_font_for_text", text)
+        begun = begin_sample(seed, index, self.draw_text, self.policy, self.picker)
+        if isinstance(begun, Dropped):
+            return begun
+        rng, text, label, font_idx = begun
         for attempt in range(MAX_ATTEMPTS):
             prng = rng if attempt == 0 else np.random.default_rng([seed, index, attempt])
             try:

@@ -24,7 +24,7 @@ import numpy as np
 
 from rebusyn.sample import LabelPolicy
 from rebusyn.synth import trdg_compat
-from rebusyn.synth.engine import Dropped, EngineConfig, Rendered
+from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, begin_sample
 
 __all__ = [
     "Dropped", "EngineConfig", "Rendered", "TrdgEngine", "engine_version", "init_worker", "render_chunk",
@@ -72,10 +72,8 @@ class TrdgEngine:
         self.config = config
         self.corpus = load_corpus(config.corpus)
         self.policy = LabelPolicy(config.charset, config.max_len)
-        self.fonts = [f for f, _ in config.fonts]
-        self.font_chars = [chars for _, chars in config.fonts]
-        # Characters every font draws: most texts need no per-font check at all.
-        self.common = frozenset.intersection(*self.font_chars) if self.font_chars else frozenset()
+        self.picker = FontPicker(config.fonts)
+        self.fonts = self.picker.paths
         self.image_dir = str(trdg_images_dir())
         self.version = engine_version()
 
@@ -84,16 +82,6 @@ class TrdgEngine:
         n_words = int(rng.choice(3, p=WORD_COUNT_P)) + 1
         picks = rng.integers(len(self.corpus), size=n_words)
         return " ".join(self.corpus[int(k)] for k in picks)
-
-    def draw_font(self, rng: np.random.Generator, text: str) -> int | None:
-        needed = set(text) - {" "}
-        if needed <= self.common:
-            candidates = range(len(self.fonts))
-        else:
-            candidates = [k for k, chars in enumerate(self.font_chars) if needed <= chars]
-            if not candidates:
-                return None
-        return candidates[int(rng.integers(len(candidates)))]
 
     def draw_params(self, rng: np.random.Generator, n_words: int) -> dict[str, Any]:
         """trdg parameters (drawn here, not by trdg's `random_*` flags, so the meta records exact values)."""
@@ -125,14 +113,10 @@ class TrdgEngine:
     # -- rendering ------------------------------------------------------------------------------
     def render(self, index: int) -> Rendered | Dropped:
         seed = self.config.seed
-        rng = np.random.default_rng([seed, index])
-        text = self.draw_text(rng)
-        label, reason = self.policy.normalize(text)
-        if reason is not None:
-            return Dropped(index, reason)
-        font_idx = self.draw_font(rng, text)
-        if font_idx is None:
-            return Dropped(index, "no_font_for_text", text)
+        begun = begin_sample(seed, index, self.draw_text, self.policy, self.picker)
+        if isinstance(begun, Dropped):
+            return begun
+        rng, text, label, font_idx = begun
         n_words = text.count(" ") + 1
         clipped_attempts = 0
         for attempt in range(MAX_ATTEMPTS):
