@@ -62,7 +62,9 @@ def main() -> None:
         for workers in (1, 2):
             start = time.perf_counter()
             summary = synthesize(
-                SynthOptions(n=args.n, root=work / f"w{workers}", workers=workers, progress=False)
+                SynthOptions(
+                    n=args.n, root=work / f"w{workers}", engine="trdg", workers=workers, progress=False
+                )
             )
             rows.append(
                 (

@@ -104,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     with_root(s)
     s.add_argument(
         "--engine",
-        default="trdg",
+        default="fast",
         choices=ENGINES,
-        help="trdg (trdg 1.8.0), fast (rebusyn's renderer), scene (words on background photos)",
+        help="fast (rebusyn's renderer, default), scene (words on background photos), trdg (trdg 1.8.0)",
     )
     s.add_argument(
         "--config", type=Path, default=None, help="effect config YAML (default recipes/synth/<engine>.yaml)"

@@ -39,7 +39,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, cache_env: None) -> dict:
     out = {}
     for name, seed, workers, n in (("w1", 0, 1, N), ("w2", 0, 2, N), ("seed1", 1, 1, 40)):
         root = tmp_path_factory.mktemp(name)
-        opts = SynthOptions(n=n, root=root, seed=seed, workers=workers, progress=False)
+        opts = SynthOptions(n=n, root=root, engine="trdg", seed=seed, workers=workers, progress=False)
         out[name] = (root, synthesize(opts))
     return out
 
@@ -122,7 +122,7 @@ def test_different_seed_differs(runs: dict) -> None:
 def test_drops_are_counted_before_rendering_and_n_counts_kept(tmp_path: Path, cache_env: None) -> None:
     corpus = tmp_path / "words.txt"
     corpus.write_text("hello\n---\n" + "x" * 30 + "\nworld\n", encoding="utf-8")
-    s = synthesize(SynthOptions(n=30, root=tmp_path / "root", corpus=corpus, progress=False))
+    s = synthesize(SynthOptions(n=30, root=tmp_path / "root", engine="trdg", corpus=corpus, progress=False))
     assert s.kept == 30
     assert s.dropped.get("empty_label", 0) > 0 and s.dropped.get("label_too_long", 0) > 0
     assert s.attempts == 30 + sum(s.dropped.values())
@@ -135,7 +135,7 @@ def test_impossible_drop_rate_fails_clearly(tmp_path: Path, cache_env: None) -> 
     corpus = tmp_path / "punct.txt"
     corpus.write_text("!!!\n...\n", encoding="utf-8")
     with pytest.raises(RuntimeError, match=r"only 0 of 5 samples kept.*empty_label"):
-        synthesize(SynthOptions(n=5, root=tmp_path / "root", corpus=corpus, progress=False))
+        synthesize(SynthOptions(n=5, root=tmp_path / "root", engine="trdg", corpus=corpus, progress=False))
     report = json.loads((tmp_path / "root" / "reports" / "trdg.json").read_text())
     assert report["status"] == "failed"
 
@@ -149,7 +149,7 @@ def test_text_goes_to_a_font_that_can_draw_it(tmp_path: Path, cache_env: None) -
         shutil.copy(latin / name, fonts_dir / name)
     corpus = tmp_path / "mixed.txt"
     corpus.write_text("жук\nΩmega\nhello\n中文\n", encoding="utf-8")
-    s = synthesize(SynthOptions(n=40, root=tmp_path / "root", corpus=corpus, fonts=fonts_dir,
+    s = synthesize(SynthOptions(n=40, root=tmp_path / "root", engine="trdg", corpus=corpus, fonts=fonts_dir,
                                 charset="unicode", progress=False))
     assert s.kept == 40 and s.dropped.get("no_font_for_text", 0) > 0
     rows = _read_shards(tmp_path / "root")
