@@ -268,3 +268,18 @@ def test_trdg_clipped_text_is_detected() -> None:
     assert not clipped(mask)
     mask.paste((0, 0, 2), (30, 10, 34, 20))  # character 2 runs into the bottom row
     assert clipped(mask)
+
+
+def test_every_font_char_pair_of_the_94_charset_is_judged_right(cache_env: None) -> None:
+    """Every (usable font, printable ASCII character) pair, rendered once: the characters a font is said to
+    draw have a real glyph (ink, not .notdef); the others have none (no engine gives them that font)."""
+    for info in fontmod.font_infos():
+        if not info.usable:
+            continue
+        font = ImageFont.truetype(str(info.path), 32, layout_engine=ImageFont.Layout.BASIC)
+        notdef = {_mask_key(font, u) for u in ("\uffff", "\U0010fffd")}
+        for ch in fontmod.PRINTABLE_ASCII:
+            mask = font.getmask(ch)
+            real = mask.size[0] > 0 and mask.size[1] > 0 and max(bytes(mask)) > 0
+            real = real and _mask_key(font, ch) not in notdef
+            assert real == (ch in info.chars), (info.name, ch)
