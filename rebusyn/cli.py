@@ -127,11 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-len", type=int, default=DEFAULT_MAX_LEN)
 
     m = add_command("mix", help="write a real:synthetic manifest from the indexes")
-    m.add_argument("--ratio", default="3:1", help="real:synthetic, e.g. 3:1")
+    m.add_argument("--ratio", default=None, help="real:synthetic, e.g. 3:1 (default 3:1)")
+    m.add_argument("--sweep", default=None, help="one manifest per ratio: 1:0.5,1:1,1:2 (named by ratio)")
+    m.add_argument("--weights", default=None, help="per-source weights: coco_text=2,mjsynth=0.5")
+    m.add_argument("--spec", default=None, help="a mix spec YAML, or a name in manifests/specs/")
     with_root(m)
     m.add_argument("--name", default=None)
     m.add_argument("--out", type=Path, default=Path("manifests"))
-    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--seed", type=int, default=None)
     m.add_argument("--total", type=parse_count, default=None)
 
     e = add_command("export", help="export a manifest or a root to another format")
@@ -238,19 +241,14 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
         )
         print(format_summary(summary))
     elif args.command == "mix":
-        from rebusyn.mix import MixOptions, format_summary, mix, parse_ratio
+        from rebusyn.mix import format_summary, mix, mix_sweep, resolve_options
 
-        summary = mix(
-            MixOptions(
-                root=root,
-                ratio=parse_ratio(args.ratio),
-                name=args.name,
-                out=args.out,
-                seed=args.seed,
-                total=args.total,
-            )
-        )
-        print(format_summary(summary))
+        opts, sweep = resolve_options(
+            root, args.out, spec=args.spec, ratio=args.ratio, sweep=args.sweep, weights=args.weights,
+            name=args.name, seed=args.seed, total=args.total,
+        )  # fmt: skip
+        for summary in mix_sweep(opts, sweep) if sweep else [mix(opts)]:
+            print(format_summary(summary))
     elif args.command == "export":
         from rebusyn.export import export_parquet, format_summary
 

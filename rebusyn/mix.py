@@ -8,7 +8,8 @@ drew from, so a loader can refuse a manifest whose sources were rebuilt since).
 Size policy, with ratio a:b (real : synthetic):
 - default: every real sample once, plus round(real * b / a) synthetic samples;
 - `total=N`: round(N * a / (a + b)) real and the rest synthetic.
-Within each part, sources get draws in proportion to their sizes (largest-remainder rounding). Draws are
+Within each part, sources get draws in proportion to size x weight (weights default to 1; a weight of 2
+doubles a source's share, 0 leaves it out; largest-remainder rounding in exact arithmetic). Draws are
 without replacement while a source has enough samples; beyond that every sample is taken once and the rest
 are drawn with replacement, which the summary and manifest.json state with the number of repeats.
 
@@ -24,6 +25,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +85,13 @@ class MixOptions:
     out: Path = Path("manifests")
     seed: int = 0
     total: int | None = None
+    weights: dict[str, float] = field(default_factory=dict)  # source -> weight (default 1)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "ratio", _check_ratio(self.ratio))
+        object.__setattr__(self, "weights", _check_weights(self.weights))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.total is not None and (
@@ -153,6 +157,120 @@ def parse_ratio(text: str) -> tuple[float, float]:
     except ValueError as err:
         raise ValueError(f"ratio must be two numbers separated by ':' (e.g. 3:1), got {text!r}") from err
     return _check_ratio(values)
+
+
+SPEC_SCHEMA = 1
+
+
+def specs_dir() -> Path:
+    """`manifests/specs/` of the source checkout (next to `recipes/`): the shipped mix specs."""
+    from rebusyn.recipes import recipes_dir
+
+    return recipes_dir().parent / "manifests" / "specs"
+
+
+def load_spec(path_or_name: str | Path) -> dict[str, Any]:
+    """A mix spec YAML (a path, or the name of a file in `manifests/specs/`): `schema: 1`, and any of
+    `name`, `ratio` ("3:1"), `sweep` (["1:0.5", ...]), `seed`, `total`, `weights` ({source: weight}).
+    Returns MixOptions keyword arguments (plus `sweep`); errors name the file and the field."""
+    import yaml
+
+    path = Path(path_or_name)
+    if not path.is_file() and not path.suffix:
+        path = specs_dir() / f"{path_or_name}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ValueError(f"mix spec {path}: cannot read it ({err})") from err
+    except yaml.YAMLError as err:
+        raise ValueError(f"mix spec {path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict) or type(data.get("schema")) is not int or data["schema"] != SPEC_SCHEMA:
+        raise ValueError(f"mix spec {path}: field 'schema' must be {SPEC_SCHEMA}")
+    unknown = set(data) - {"schema", "name", "ratio", "sweep", "seed", "total", "weights", "description"}
+    if unknown:
+        raise ValueError(f"mix spec {path}: field '{sorted(map(str, unknown))[0]}' is not a spec field")
+    out: dict[str, Any] = {}
+    try:
+        if data.get("name") is not None:
+            out["name"] = str(data["name"])
+        if data.get("ratio") is not None:
+            out["ratio"] = parse_ratio(str(data["ratio"]))
+        if data.get("sweep") is not None:
+            if not isinstance(data["sweep"], list) or not data["sweep"]:
+                raise ValueError("field 'sweep' must be a non-empty list of ratios")
+            out["sweep"] = [parse_ratio(str(r)) for r in data["sweep"]]
+        for key in ("seed", "total"):
+            if data.get(key) is not None:
+                if isinstance(data[key], bool) or not isinstance(data[key], int):
+                    raise ValueError(f"field '{key}' must be an integer, got {data[key]!r}")
+                out[key] = data[key]
+        if data.get("weights") is not None:
+            out["weights"] = _check_weights(data["weights"])
+    except ValueError as err:
+        raise ValueError(f"mix spec {path}: {err}") from err
+    return out
+
+
+def resolve_options(
+    root: Path, out: Path, *, spec: str | Path | None = None, **flags: Any
+) -> tuple[MixOptions, list[tuple[float, float]] | None]:
+    """MixOptions (and the sweep's ratios, if any) from a spec file and command-line values: a value given
+    on the command line (not None) wins over the spec's. `flags`: ratio, sweep ("1:0.5,1:1"), name, seed,
+    total, weights ("src=2,...")."""
+    values = load_spec(spec) if spec is not None else {}
+    if flags.get("ratio") is not None:
+        values["ratio"] = parse_ratio(flags["ratio"])
+    if flags.get("sweep") is not None:
+        values["sweep"] = [parse_ratio(r) for r in str(flags["sweep"]).split(",") if r.strip()]
+    if flags.get("weights") is not None:
+        values["weights"] = parse_weights(flags["weights"])
+    for key in ("name", "seed", "total"):
+        if flags.get(key) is not None:
+            values[key] = flags[key]
+    sweep = values.pop("sweep", None)
+    return MixOptions(root=root, out=out, **values), sweep
+
+
+def sweep_name(base: str | None, ratio: tuple[float, float]) -> str:
+    """One manifest per ratio of a sweep, named by it: `rebusyn-1to0.5`."""
+    return f"{base or 'rebusyn'}-{ratio[0]:g}to{ratio[1]:g}"
+
+
+def mix_sweep(opts: MixOptions, ratios: list[tuple[float, float]]) -> list[MixSummary]:
+    """`mix` once per ratio, same seed and weights: with the default size policy every manifest holds the
+    same real rows (all of them, drawn by the same per-source streams) and only the synthetic part grows."""
+    from dataclasses import replace
+
+    names = [sweep_name(opts.name, r) for r in ratios]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the sweep repeats a ratio: {', '.join(f'{a:g}:{b:g}' for a, b in ratios)}")
+    return [mix(replace(opts, ratio=r, name=n)) for r, n in zip(ratios, names)]
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`"coco_text=2,mjsynth=0.5"` -> {"coco_text": 2.0, "mjsynth": 0.5}."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in str(text).split(","))):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"weights must look like SOURCE=WEIGHT,... (e.g. coco_text=2), got {item!r}")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError as err:
+            raise ValueError(f"weight of {name.strip()!r} must be a number, got {value!r}") from err
+    return _check_weights(weights)
+
+
+def _check_weights(weights: Any) -> dict[str, float]:
+    if not isinstance(weights, dict):
+        raise ValueError(f"weights must be a mapping source -> weight, got {weights!r}")
+    out = {}
+    for name, value in weights.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value) or value < 0:
+            raise ValueError(f"weight of {name!r} must be a finite number >= 0, got {value!r}")
+        out[str(name)] = float(value)
+    return out
 
 
 def _check_ratio(ratio: Any) -> tuple[float, float]:
@@ -259,22 +377,29 @@ def _read_indexes(root: Path) -> _Indexes:
 # Drawing
 
 
-def _allocate(target: int, sizes: np.ndarray) -> np.ndarray:
-    """Split `target` draws across sources proportionally to `sizes`, summing exactly to `target`.
+def _allocate(target: int, sizes: np.ndarray, weights: list[float] | None = None) -> np.ndarray:
+    """Split `target` draws across sources proportionally to size x weight, summing exactly to `target`.
 
-    Largest-remainder rounding in integer arithmetic (no float ties); equal remainders go to the
-    earlier source (sources are in sorted index-file order), so the split is deterministic."""
-    sizes = sizes.astype(np.int64)
-    total = int(sizes.sum())
+    Largest-remainder rounding in exact rational arithmetic (no float ties, no int64 overflow for 25M-row
+    targets); equal remainders go to the earlier source (sources are in sorted index-file order), so the
+    split is deterministic."""
+    shares = [Fraction(int(n)) * Fraction(w).limit_denominator(10**6)
+              for n, w in zip(sizes.tolist(), weights or [1.0] * len(sizes))]  # fmt: skip
+    total = sum(shares, Fraction(0))
     if target == 0 or total == 0:
         return np.zeros(len(sizes), dtype=np.int64)
-    scaled = sizes * np.int64(target)
-    quotas = scaled // total
-    remainders = scaled % total
-    short = target - int(quotas.sum())
-    order = np.argsort(-remainders, kind="stable")
-    quotas[order[:short]] += 1
-    return quotas
+    exact = [share * target / total for share in shares]
+    quotas = [math.floor(x) for x in exact]
+    short = target - sum(quotas)
+    order = sorted(range(len(exact)), key=lambda i: -(exact[i] - quotas[i]))  # stable: ties keep order
+    for i in order[:short]:
+        quotas[i] += 1
+    return np.array(quotas, dtype=np.int64)
+
+
+def _unit_weights(units: list[_Unit], weights: dict[str, float]) -> list[float]:
+    """A unit (an index file, or one group of it: `name/group`) takes its source's weight."""
+    return [weights.get(u.name, weights.get(u.name.split("/")[0], 1.0)) for u in units]
 
 
 def _source_rng(seed: int, tag: int, name: str) -> np.random.Generator:
@@ -294,21 +419,24 @@ def _draw(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
 
 
 def _draw_part(
-    units: list[_Unit], target: int, seed: int, tag: int
+    units: list[_Unit], target: int, seed: int, tag: int, weights: dict[str, float]
 ) -> tuple[np.ndarray, dict[str, dict[str, Any]], int]:
     if not units or target == 0:
         return np.zeros(0, dtype=np.int64), {}, 0
     sizes = np.array([len(u.positions) for u in units], dtype=np.int64)
-    quotas = _allocate(target, sizes)
+    unit_weights = _unit_weights(units, weights)
+    if not any(w > 0 and n > 0 for w, n in zip(unit_weights, sizes.tolist())):
+        raise ValueError(f"every source of this part has weight 0: {', '.join(u.name for u in units)}")
+    quotas = _allocate(target, sizes, unit_weights)
     chosen: list[np.ndarray] = []
     counts: dict[str, dict[str, Any]] = {}
     repeats_total = 0
-    for unit, k in zip(units, quotas.tolist()):
+    for unit, k, weight in zip(units, quotas.tolist(), unit_weights):
         local, repeats = _draw(len(unit.positions), k, _source_rng(seed, tag, unit.name))
         chosen.append(unit.positions[local])
         repeats_total += repeats
         counts[unit.name] = {"group": unit.group, "available": len(unit.positions), "drawn": k,
-                             "repeats": repeats}
+                             "repeats": repeats, "weight": weight}
     return np.concatenate(chosen), counts, repeats_total
 
 
@@ -348,6 +476,13 @@ def mix(opts: MixOptions) -> MixSummary:
     indexes = _read_indexes(root)
     real_units = [u for u in indexes.units if not u.synthetic]
     synth_units = [u for u in indexes.units if u.synthetic]
+    known = {u.name.split("/")[0] for u in indexes.units} | {u.name for u in indexes.units}
+    unknown = sorted(set(opts.weights) - known)
+    if unknown:
+        raise ValueError(
+            f"weights name source(s) with no training index under {root}: {', '.join(unknown)} "
+            f"(sources: {', '.join(sorted({u.name.split('/')[0] for u in indexes.units}))})"
+        )
     n_real = sum(len(u.positions) for u in real_units)
     n_synth = sum(len(u.positions) for u in synth_units)
     a, b = opts.ratio
@@ -366,8 +501,12 @@ def mix(opts: MixOptions) -> MixSummary:
     if want_real + want_synth == 0:
         raise ValueError(f"ratio {a:g}:{b:g} with {n_real} real samples draws nothing")
 
-    real_pos, real_counts, real_repeats = _draw_part(real_units, want_real, opts.seed, _TAG_REAL)
-    synth_pos, synth_counts, synth_repeats = _draw_part(synth_units, want_synth, opts.seed, _TAG_SYNTH)
+    real_pos, real_counts, real_repeats = _draw_part(
+        real_units, want_real, opts.seed, _TAG_REAL, opts.weights
+    )
+    synth_pos, synth_counts, synth_repeats = _draw_part(
+        synth_units, want_synth, opts.seed, _TAG_SYNTH, opts.weights
+    )
 
     positions = np.concatenate([real_pos, synth_pos])
     order = np.random.default_rng([opts.seed, _TAG_SHUFFLE]).permutation(len(positions))
@@ -424,6 +563,7 @@ def mix(opts: MixOptions) -> MixSummary:
             "seed": opts.seed,
             "size_policy": policy,
             "total": opts.total,
+            "weights": dict(sorted(opts.weights.items())),
         },
         "counts": {
             "rows": manifest.num_rows,

@@ -55,7 +55,9 @@ def test_default_policy_3_to_1(root: Path, tmp_path: Path) -> None:
     assert all(r["group"] != "T" and r["source"] != "bench" for r in rows)
     assert all(r["synthetic"] == (r["group"] == "S") for r in rows)
     assert all(not r["shard"].startswith("/") and (root / r["shard"] / "data.mdb").is_file() for r in rows)
-    assert spec["spec"] == {"ratio": [3.0, 1.0], "seed": 0, "size_policy": "all-real", "total": None}
+    assert spec["spec"] == {
+        "ratio": [3.0, 1.0], "seed": 0, "size_policy": "all-real", "total": None, "weights": {}
+    }  # fmt: skip
     assert spec["root"] == str(root.resolve())
     assert spec["counts"]["repeated_synthetic"] == 0 and spec["notes"] == []
     assert spec["excluded_test_indexes"] == ["bench"]
@@ -67,7 +69,9 @@ def test_proportional_per_source(root: Path, tmp_path: Path) -> None:
     # 10 synthetic draws over 60 + 40 available -> 6 + 4
     assert summary.per_source["syn_a"]["drawn"] == 6 and summary.per_source["syn_b"]["drawn"] == 4
     assert sum(r["source"] == "syn_a" for r in rows) == 6
-    assert spec["sources"]["syn_b"] == {"group": "S", "available": 40, "drawn": 4, "repeats": 0}
+    assert spec["sources"]["syn_b"] == {
+        "group": "S", "available": 40, "drawn": 4, "repeats": 0, "weight": 1.0
+    }  # fmt: skip
     assert spec["sources"]["alpha"]["drawn"] == 20 and spec["sources"]["beta"]["drawn"] == 10
 
 
@@ -88,7 +92,7 @@ def test_short_synthetic_repeats_are_flagged(short_root: Path, tmp_path: Path) -
     synth = [(r["shard"], r["idx"]) for r in rows if r["synthetic"]]
     assert len(synth) == 10 and len(set(synth)) == 5  # all 5 taken, 5 repeats
     assert spec["counts"]["repeated_synthetic"] == 5
-    assert spec["sources"]["syn"] == {"group": "S", "available": 5, "drawn": 10, "repeats": 5}
+    assert spec["sources"]["syn"] == {"group": "S", "available": 5, "drawn": 10, "repeats": 5, "weight": 1.0}
     assert any("replacement" in note and "5" in note for note in spec["notes"])
     assert summary.notes == spec["notes"]
     text = format_summary(summary)
