@@ -296,12 +296,15 @@ class _Unit:
     name: str
     group: str
     synthetic: bool
-    positions: np.ndarray  # row numbers in the concatenated training table
+    positions: np.ndarray  # global draw ids: file number * _FILE_STRIDE + row number inside the file
+
+
+_FILE_STRIDE = 1 << 40  # row numbers of one index file stay below this; the file number sits above it
 
 
 @dataclass
 class _Indexes:
-    table: pa.Table
+    paths: list[Path]  # the index files with training rows, in sorted order (file number = position here)
     units: list[_Unit]
     files: dict[str, dict[str, Any]]
     excluded: list[str]
@@ -313,6 +316,9 @@ def _row_keys(table: pa.Table) -> pa.ChunkedArray:
 
 
 def _read_indexes(root: Path) -> _Indexes:
+    """Which rows of which index file may be drawn, by source and group, reading only the `group` column
+    (and `shard`, `idx` when a dedup drop list exists): 25M index rows cost ~100 MB here, not their strings.
+    The drawn rows' columns are read afterwards (`_gather`)."""
     index_dir = root / "index"
     paths = sorted(index_dir.glob("*.parquet")) if index_dir.is_dir() else []
     if not paths:
@@ -320,57 +326,93 @@ def _read_indexes(root: Path) -> _Indexes:
             f"no Parquet indexes under {index_dir}: build sources (`rebusyn build`) or synthetic data "
             "(`rebusyn synth`) into this root first"
         )
-    tables: list[pa.Table] = []
     units: list[_Unit] = []
+    used: list[Path] = []
     files: dict[str, dict[str, Any]] = {}
     excluded: list[str] = []
-    offset = 0
     # Duplicates `rebusyn dedup --policy drop-from-train` listed (train copies of test crops, repeats across
     # sources) are never drawn. A stale list (an index changed since) is an error, not silently applied.
     drop = load_drop_table(root)
     drop_keys = _row_keys(drop) if drop is not None and drop.num_rows else None
     deduplicated = 0
     for path in paths:
+        columns = ["group", "shard", "idx"] if drop_keys is not None else ["group"]
         try:
-            table = pq.read_table(path, columns=_INDEX_COLUMNS)
-        except (pa.ArrowInvalid, KeyError) as err:
+            schema_names = pq.read_schema(path).names
+            missing = [c for c in _INDEX_COLUMNS if c not in schema_names]
+            if missing:
+                raise KeyError(missing)
+            table = pq.read_table(path, columns=columns, read_dictionary=["group", "shard"])
+        except (pa.ArrowInvalid, KeyError, OSError) as err:
             need = ", ".join(_INDEX_COLUMNS)
             raise ValueError(f"{path}: not a rebusyn index (need columns {need})") from err
-        groups = table.column("group")
+        groups = table.column("group").cast(pa.string())
         present = pc.unique(groups).to_pylist()
         unknown = set(present) - set(GROUPS)
         if unknown:
             raise ValueError(
                 f"{path}: unknown group(s) {sorted(map(str, unknown))}; expected {', '.join(GROUPS)}"
             )
-        if TEST_GROUP in present:  # benchmarks are never trained on (filter copies, so only when needed)
-            table = table.filter(pc.not_equal(groups, TEST_GROUP))
-            present.remove(TEST_GROUP)
+        eligible = pc.not_equal(groups, TEST_GROUP)  # benchmarks are never trained on
         if drop_keys is not None:
-            listed = pc.is_in(_row_keys(table), value_set=drop_keys)
-            n_listed = pc.sum(listed).as_py() or 0
-            if n_listed:
-                table = table.filter(pc.invert(listed))
-                deduplicated += n_listed
-        if table.num_rows == 0:
+            listed = pc.and_(eligible, pc.is_in(_row_keys(table.set_column(
+                table.schema.get_field_index("shard"), "shard", table.column("shard").cast(pa.string())
+            )), value_set=drop_keys))  # fmt: skip
+            deduplicated += pc.sum(listed).as_py() or 0
+            eligible = pc.and_(eligible, pc.invert(listed))
+        eligible_np = eligible.to_numpy(zero_copy_only=False)
+        if not eligible_np.any():
             excluded.append(path.stem)
             continue
-        group_col = table.column("group")
-        present.sort()
-        for group in present:
-            local = np.flatnonzero(pc.equal(group_col, group).to_numpy(zero_copy_only=False))
-            name = path.stem if len(present) == 1 else f"{path.stem}/{group}"
-            units.append(_Unit(name, group, group == SYNTH_GROUP, local + offset))
+        number = len(used)
+        used.append(path)
+        trained = sorted(g for g in present if g != TEST_GROUP)
+        group_np = groups.to_numpy(zero_copy_only=False)
+        for group in trained:
+            local = np.flatnonzero(eligible_np & (group_np == group))
+            if not len(local):
+                continue
+            name = path.stem if len(trained) == 1 else f"{path.stem}/{group}"
+            units.append(_Unit(name, group, group == SYNTH_GROUP, local + number * _FILE_STRIDE))
         files[path.stem] = {
             "path": path.relative_to(root).as_posix(),
             "sha256": fingerprint(path),
-            "rows": table.num_rows,
+            "rows": int(eligible_np.sum()),
         }
-        tables.append(table)
-        offset += table.num_rows
-    if not tables:
+    if not used:
         raise ValueError(f"the indexes under {index_dir} hold only test benchmarks (group T); nothing to mix")
-    return _Indexes(pa.concat_tables(tables).combine_chunks(), units, files, excluded, deduplicated)
+    return _Indexes(used, units, files, excluded, deduplicated)
+
+
+def _gather(paths: list[Path], draws: np.ndarray, batch_rows: int = 1 << 20) -> pa.Table:
+    """The index rows of `draws` (global draw ids, repeats allowed), in that order. Each file is read once,
+    batch by batch, keeping only the rows drawn from it: memory follows the manifest, not the indexes."""
+    files = draws // _FILE_STRIDE
+    rows = draws % _FILE_STRIDE
+    parts: list[pa.Table] = []
+    where = np.empty(len(draws), dtype=np.int64)  # row of each draw in the concatenation of `parts`
+    offset = 0
+    for number, path in enumerate(paths):
+        mine = np.flatnonzero(files == number)
+        if not len(mine):
+            continue
+        pf = pq.ParquetFile(path)
+        # rank of every drawn row among the drawn rows of this file: a mask and a running count, O(rows)
+        # and no sort (np.unique + searchsorted cost seconds at 8M draws)
+        mask = np.zeros(pf.metadata.num_rows, dtype=bool)
+        mask[rows[mine]] = True
+        wanted = np.flatnonzero(mask)
+        rank = np.cumsum(mask, dtype=np.int64) - 1
+        where[mine] = offset + rank[rows[mine]]
+        del mask, rank
+        start = 0
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=_INDEX_COLUMNS):
+            lo, hi = np.searchsorted(wanted, [start, start + batch.num_rows])
+            if hi > lo:
+                parts.append(pa.Table.from_batches([batch.take(pa.array(wanted[lo:hi] - start))]))
+            start += batch.num_rows
+        offset += len(wanted)
+    return pa.concat_tables(parts).take(pa.array(where))  # mix() never draws nothing
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -510,7 +552,7 @@ def mix(opts: MixOptions) -> MixSummary:
 
     positions = np.concatenate([real_pos, synth_pos])
     order = np.random.default_rng([opts.seed, _TAG_SHUFFLE]).permutation(len(positions))
-    drawn = indexes.table.take(pa.array(positions[order]))
+    drawn = _gather(indexes.paths, positions[order])
     synthetic = pc.equal(drawn.column("group"), SYNTH_GROUP)
     manifest = pa.table(
         {
