@@ -671,3 +671,42 @@ def test_photo_bank_and_crop(tmp_path: Path) -> None:
     assert zoom == pytest.approx(333 / 400, abs=0.01)
     padded = fx.crop(np.ones((4, 4), np.uint8), -2, -1, 3, 5)
     assert padded.shape == (6, 5) and padded.sum() == 4 * 3 and padded[0].sum() == 0
+
+
+def test_text_variants_follow_their_probabilities_and_zero_is_never_drawn() -> None:
+    corpus = ["word"]
+    variants = {"upper": 0.5, "title": 0.0, "punct": 0.0, "number": 0.0}
+    texts = [draw_text(np.random.default_rng([3, i]), corpus, variants) for i in range(600)]
+    words = [w for t in texts for w in t.split(" ")]
+    assert set(words) == {"word", "WORD"}  # title (0) never: it would give "Word"
+    assert 0.4 < words.count("WORD") / len(words) < 0.6
+    counts = [t.count(" ") + 1 for t in texts]
+    assert 0.7 < counts.count(1) / len(counts) < 0.9 and max(counts) <= 3
+
+
+def test_noise_is_gaussian_of_sigma_grey_or_per_channel() -> None:
+    img = np.full((32, 200, 3), 128, dtype=np.uint8)
+    grey = fx.noise(img, np.random.default_rng(0), 8.0)
+    colour = fx.noise(img, np.random.default_rng(0), 8.0, colour=True)
+    assert (grey[:, :, 0] == grey[:, :, 2]).all() and not (colour[:, :, 0] == colour[:, :, 2]).all()
+    for out in (grey, colour):
+        d = out.astype(np.float64) - 128
+        assert abs(d.mean()) < 0.6 and 7.5 < d.std() < 8.5
+    bg = fx.noise_background(np.random.default_rng(1), 32, 200, 230.0, 10.0)
+    assert bg.shape == (32, 200, 3) and abs(bg.mean() - 230) < 1.0 and 9.0 < bg[:, :, 0].std() < 11.0
+
+
+def test_legible_matches_medians_means_and_stds_of_the_two_classes() -> None:
+    rng = np.random.default_rng(5)
+    mask = np.zeros((32, 120), dtype=np.uint8)
+    cv2.putText(mask, "Abg", (2, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2, cv2.LINE_AA)
+    for _ in range(60):
+        a, b, spread = (int(v) for v in rng.integers(0, 256, 3))
+        img = np.full((32, 120, 3), a, dtype=np.uint8)
+        img[mask >= 128] = b
+        img = cv2.add(img, rng.integers(0, spread // 2 + 1, img.shape, dtype=np.uint8))
+        grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float64)
+        t, k = grey[mask >= 128], grey[mask == 0]
+        want = (abs(np.median(t) - np.median(k)) >= 40
+                and abs(t.mean() - k.mean()) / math.sqrt((t.var() + k.var()) / 2 + 1) >= 1.5)
+        assert fx.legible(img, mask, 40, 1.5) == want

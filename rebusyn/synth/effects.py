@@ -32,7 +32,6 @@ LUMA = (0.299, 0.587, 0.114)
 MIN_CONTRAST = 40  # grey levels between text and background medians (trdg_engine.legible's threshold)
 MIN_SEPARATION = 1.5  # pooled standard deviations between the means (same)
 _NOISE_TABLE_SIZE = 1 << 18
-_NOISE_UNIT = 16.0  # grey levels per standard deviation in the stored noise tables
 
 Image = np.ndarray
 Mask = np.ndarray | None
@@ -265,30 +264,29 @@ def blur(img: Image, sigma: float, kind: str = "gaussian", angle: float = 0.0) -
 
 @functools.lru_cache(maxsize=1)
 def _noise_tables() -> tuple[np.ndarray, np.ndarray]:
-    # Standard normals from a fixed seed, drawn once per process and stored as the positive and negative
-    # parts of round(16 z) in uint8: a sample's noise is a window of them at an offset drawn from the
-    # caller's Generator, scaled and added with saturating uint8 arithmetic (= clip(img + sigma z)).
-    # Drawing fresh normals costs more than the rest of a render.
-    z = np.random.default_rng(20240601).standard_normal(_NOISE_TABLE_SIZE) * _NOISE_UNIT
-    pos = np.clip(np.rint(z), 0, 255).astype(np.uint8)
-    neg = np.clip(np.rint(-z), 0, 255).astype(np.uint8)
-    return pos, neg
+    # Standard normals from a fixed seed, drawn once per process (float32), and the same values each
+    # repeated 3 times (grey noise on RGB pixels): a sample's noise is a window of them at an offset drawn
+    # from the caller's Generator, scaled and added in one saturating OpenCV call (= clip(rint(img +
+    # sigma z))). Drawing fresh normals costs more than the rest of a render.
+    z = np.random.default_rng(20240601).standard_normal(_NOISE_TABLE_SIZE).astype(np.float32)
+    return z, np.repeat(z, 3)
 
 
-def noise_field(rng: np.random.Generator, shape: Sequence[int], sigma: float
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian noise of std `sigma` grey levels and `shape` (at most 2**18 values), as uint8 (positive
-    part, negative part): add the first and subtract the second, saturating."""
-    n = int(np.prod(shape))
-    pos, neg = _noise_tables()
-    if n > pos.size:
-        z = rng.standard_normal(tuple(shape)) * sigma
-        return (np.clip(np.rint(z), 0, 255).astype(np.uint8), np.clip(np.rint(-z), 0, 255).astype(np.uint8))
-    start = int(rng.integers(0, pos.size - n + 1))
+def noise_field(rng: np.random.Generator, shape: Sequence[int], repeat: int = 1) -> np.ndarray:
+    """Standard normal noise of `shape` (float32); with `repeat` > 1, each value repeated that many times
+    along a new last axis (grey noise for a `repeat`-channel image). A window of the process's fixed
+    tables (at most 2**18 values) at an offset drawn from `rng`; fresh normals from `rng` beyond that."""
     shape = tuple(shape)
-    scale = float(sigma) / _NOISE_UNIT
-    return (cv2.multiply(pos[start:start + n], scale).reshape(shape),
-            cv2.multiply(neg[start:start + n], scale).reshape(shape))
+    n = int(math.prod(shape))
+    z, z3 = _noise_tables()
+    if n > z.size:
+        field = rng.standard_normal(shape, dtype=np.float32)
+    else:
+        start = int(rng.integers(0, z.size - n + 1))
+        if repeat == 3:
+            return z3[3 * start:3 * (start + n)].reshape(*shape, 3)
+        field = z[start:start + n].reshape(shape)
+    return np.repeat(field[..., None], repeat, axis=-1) if repeat > 1 else field
 
 
 def noise(img: Image, rng: np.random.Generator, sigma: float, colour: bool = False) -> Image:
@@ -296,11 +294,9 @@ def noise(img: Image, rng: np.random.Generator, sigma: float, colour: bool = Fal
     `colour`."""
     if sigma <= 0:
         return img
-    shape = img.shape if (colour or img.ndim == 2) else img.shape[:2]
-    up, down = noise_field(rng, shape, sigma)
-    if len(shape) < img.ndim:
-        up, down = cv2.merge([up] * img.shape[2]), cv2.merge([down] * img.shape[2])
-    return cv2.subtract(cv2.add(img, up), down)
+    grey = img.ndim == 3 and not colour
+    field = noise_field(rng, img.shape[:2] if grey else img.shape, img.shape[2] if grey else 1)
+    return cv2.addWeighted(img, 1.0, field, float(sigma), 0.0, dtype=cv2.CV_8U)
 
 
 def jpeg_artefacts(img: Image, quality: int) -> Image:
@@ -337,6 +333,9 @@ def colour(lum: float, hue: float = 0.0, saturation: float = 0.0) -> tuple[int, 
     """An RGB colour of luma `lum` (0-255) and hue `hue` (0-1), `saturation` (0-1) being the fraction of
     the largest chroma that keeps every channel in 0-255 at that luma."""
     lum = min(max(float(lum), 0.0), 255.0)
+    if saturation <= 0:  # grey (most inks): no chroma to fit
+        v = round(lum)
+        return v, v, v
     sector = int(hue * 6) % 6
     f = hue * 6 - math.floor(hue * 6)
     base = ((1, f, 0), (1 - f, 1, 0), (0, 1, f), (0, 1 - f, 1), (f, 0, 1), (1, 0, 1 - f))[sector]
@@ -364,34 +363,38 @@ def legible(img: Image, mask: np.ndarray, min_contrast: float = MIN_CONTRAST,
     """trdg_engine.legible on arrays: text pixels (mask >= 128) against the background pixels (mask 0;
     with `ring` > 0 only those within `ring` px of the ink: what the eye compares the glyphs with), on
     luma: the medians differ by `min_contrast` grey levels and the means by `min_separation` pooled
-    standard deviations."""
+    standard deviations (population standard deviations, as cv2.meanStdDev's)."""
     grey = luminance(img)
-    is_text = cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)[1]
-    n_text = cv2.countNonZero(is_text)
-    if n_text == 0 or n_text == is_text.size:
-        return False
-    is_back = cv2.threshold(mask, 0, 255, cv2.THRESH_BINARY_INV)[1]
+    # One 2-D histogram of (luma, class) gives both classes' medians, means and variances: cheaper than
+    # a masked histogram and a masked meanStdDev per class on these small images.
+    classes = cv2.LUT(mask, _CLASS_LUT)  # 0 text, 1 background, 2 antialiased edge (neither)
     if ring > 0:
+        is_text = cv2.threshold(mask, 127, 255, cv2.THRESH_BINARY)[1]
         near = cv2.dilate(is_text, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring + 1, 2 * ring + 1)))
-        is_back = cv2.bitwise_and(is_back, near)
-    if cv2.countNonZero(is_back) == 0:
+        classes = cv2.max(classes, cv2.bitwise_not(near) & 2)  # background far from the ink: neither
+    hist = cv2.calcHist([grey, classes], [0, 1], None, [256, 2], [0, 256, 0, 2]).astype(np.float64)
+    n_text, n_back = hist.sum(axis=0).tolist()
+    if n_text == 0 or n_back == 0:
         return False
-    text = cv2.calcHist([grey], [0], is_text, [256], [0, 256])
-    back = cv2.calcHist([grey], [0], is_back, [256], [0, 256])
-    if abs(_hist_median(text) - _hist_median(back)) < min_contrast:
+    if abs(_hist_median(hist[:, 0]) - _hist_median(hist[:, 1])) < min_contrast:
         return False
-    mean_t, std_t = (float(v[0, 0]) for v in cv2.meanStdDev(grey, mask=is_text))
-    mean_b, std_b = (float(v[0, 0]) for v in cv2.meanStdDev(grey, mask=is_back))
-    spread = math.sqrt((std_t * std_t + std_b * std_b) / 2 + 1.0)
+    (sum_t, sum_b), (sq_t, sq_b) = (_LEVELS @ hist).tolist(), (_LEVELS_SQ @ hist).tolist()
+    mean_t, mean_b = sum_t / n_text, sum_b / n_back
+    var_t, var_b = max(sq_t / n_text - mean_t * mean_t, 0.0), max(sq_b / n_back - mean_b * mean_b, 0.0)
+    spread = math.sqrt((var_t + var_b) / 2 + 1.0)
     return abs(mean_t - mean_b) / spread >= min_separation
+
+
+_CLASS_LUT = np.array([1] + [2] * 127 + [0] * 128, dtype=np.uint8)  # mask value -> class (see legible)
+_LEVELS = np.arange(256, dtype=np.float64)
+_LEVELS_SQ = _LEVELS * _LEVELS
 
 
 def _hist_median(hist: np.ndarray) -> float:
     # np.median's definition (mean of the two middle values) from a 256-bin histogram.
-    cum = np.cumsum(hist.ravel())
+    cum = np.cumsum(hist)
     n = int(cum[-1])
-    lo = int(np.searchsorted(cum, (n - 1) // 2 + 1))
-    hi = int(np.searchsorted(cum, n // 2 + 1))
+    lo, hi = np.searchsorted(cum, ((n - 1) // 2 + 1, n // 2 + 1)).tolist()
     return (lo + hi) / 2
 
 
@@ -401,9 +404,9 @@ def _hist_median(hist: np.ndarray) -> float:
 def noise_background(rng: np.random.Generator, height: int, width: int, level: float, sigma: float
                      ) -> Image:
     """trdg's background 0 (`cv2.randn(image, 235, 10)`, grey) with a drawn mean and std."""
-    up, down = noise_field(rng, (height, width), sigma)
-    grey = np.full((height, width), min(max(round(level), 0), 255), dtype=np.uint8)
-    return cv2.cvtColor(cv2.subtract(cv2.add(grey, up), down), cv2.COLOR_GRAY2RGB)
+    field = noise_field(rng, (height, width))
+    grey = cv2.addWeighted(field, float(sigma), field, 0.0, float(level), dtype=cv2.CV_8U)
+    return cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
 
 
 def fade(img: Image, amount: float) -> Image:

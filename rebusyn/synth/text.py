@@ -13,6 +13,9 @@ multi-word lines); variants apply per word.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from itertools import accumulate
+
 import numpy as np
 
 VARIANTS = ("upper", "title", "punct", "number")
@@ -20,21 +23,22 @@ TEXT_SCHEMA = {name: None for name in VARIANTS}  # for rebusyn.synth.config: the
 WORD_COUNT_P = (0.8, 0.14, 0.06)  # 1, 2 or 3 words per line
 _TRAILING = ".,!?:;"
 _WRAPS = ('""', "''", "()", "[]")
+# Cumulative probabilities: one `rng.random()` and a bisection pick an outcome (`rng.choice(..., p=...)`
+# validates and normalizes `p` on every call, which costs more than drawing the rest of the text).
+_VARIANT_CDFS: dict[tuple[tuple[str, float], ...], tuple[float, ...]] = {}
 
 
 def draw_text(rng: np.random.Generator, corpus: list[str] | tuple[str, ...], variants: dict[str, float]
               ) -> str:
     """One line of 1-3 corpus entries, each turned into a variant with the configured probabilities."""
-    n_words = int(rng.choice(3, p=WORD_COUNT_P)) + 1
-    picks = rng.integers(len(corpus), size=n_words)
-    return " ".join(variant(rng, corpus[int(k)], variants) for k in picks)
+    n_words = _pick(_WORD_COUNT_CDF, rng.random()) + 1
+    picks = rng.integers(len(corpus), size=n_words).tolist()
+    return " ".join([variant(rng, corpus[k], variants) for k in picks])
 
 
 def variant(rng: np.random.Generator, word: str, variants: dict[str, float]) -> str:
     """`word` as it is, or one of VARIANTS drawn with the probabilities in `variants` (missing = 0)."""
-    probs = [float(variants.get(v, 0.0)) for v in VARIANTS]
-    rest = 1.0 - sum(probs)
-    pick = int(rng.choice(len(VARIANTS) + 1, p=[*probs, max(rest, 0.0)] if rest > 0 else _norm(probs)))
+    pick = _pick(_variant_cdf(variants), rng.random())
     if pick == len(VARIANTS):
         return word
     kind = VARIANTS[pick]
@@ -45,6 +49,35 @@ def variant(rng: np.random.Generator, word: str, variants: dict[str, float]) -> 
     if kind == "punct":
         return punctuate(rng, word)
     return number(rng)
+
+
+def _variant_cdf(variants: dict[str, float]) -> tuple[float, ...]:
+    """Cumulative probabilities of VARIANTS then "as it is" (the rest; when the variants sum to 1 or
+    more, they are normalized and "as it is" gets 0), cached per distinct `variants`."""
+    key = tuple(variants.items())
+    cdf = _VARIANT_CDFS.get(key)
+    if cdf is None:
+        probs = [float(variants.get(v, 0.0)) for v in VARIANTS]
+        rest = 1.0 - sum(probs)
+        cdf = _VARIANT_CDFS[key] = _cdf([*probs, rest] if rest > 0 else _norm(probs))
+    return cdf
+
+
+def _cdf(weights: list[float] | tuple[float, ...]) -> tuple[float, ...]:
+    """Cumulative probabilities of non-negative `weights`, exactly 1.0 from the last positive weight on
+    (so rounding never leaves room for a zero-weight outcome at the end)."""
+    total = sum(weights)
+    last = max(k for k, w in enumerate(weights) if w > 0)
+    return tuple(1.0 if k >= last else c / total for k, c in enumerate(accumulate(weights)))
+
+
+_WORD_COUNT_CDF = _cdf(WORD_COUNT_P)
+
+
+def _pick(cdf: tuple[float, ...], u: float) -> int:
+    """The outcome whose cumulative-probability interval holds u in [0, 1); zero-probability outcomes
+    (empty intervals) are never picked."""
+    return min(bisect_right(cdf, u), len(cdf) - 1)
 
 
 def punctuate(rng: np.random.Generator, word: str) -> str:
