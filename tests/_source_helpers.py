@@ -17,6 +17,20 @@ import pyarrow.parquet as pq
 from tests.httpserver import FileServer
 
 
+def build_over_http(tmp_path: Path, mirror: Path, source: str, input_name: str | None = None) -> tuple:
+    """Build one source from the sample mirror served on 127.0.0.1 into `tmp_path`: (summary, report JSON,
+    the built samples as read_built gives them)."""
+    from rebusyn.build import BuildOptions, build
+
+    with serve(mirror, tmp_path / "www") as server:
+        opts = BuildOptions(
+            tmp_path, sources=(source,), mirror=server.base_url, progress=False, input=input_name
+        )
+        (summary,) = build(opts).sources
+    report = json.loads((tmp_path / "reports" / f"{source}.json").read_text())
+    return summary, report, read_built(tmp_path, source)
+
+
 @contextmanager
 def serve(mirror: Path, www: Path) -> Iterator[FileServer]:
     """A copy of the mirror directory served over HTTP on 127.0.0.1."""

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from rebusyn.build import BuildOptions, build
 from rebusyn.recipes import load_recipe
 from rebusyn.sample import LabelPolicy
 from rebusyn.samplegen import cst as samples
@@ -18,7 +17,7 @@ from rebusyn.samplegen._word_crops import write_str_lmdb
 from rebusyn.sources import cst
 from rebusyn.sources._str_lmdb import iter_lmdb_tree
 from rebusyn.sources.base import ParseContext, Problem, WordCrop
-from tests._source_helpers import read_built, serve
+from tests._source_helpers import build_over_http
 
 JPEG = b"\xff\xd8jpeg"
 CHARS = [[[0, 9], [9, 18], [9, 18], [0, 9]], [[0, 0], [0, 0], [20, 20], [20, 20]]]  # 2 x 4 x 2
@@ -257,18 +256,7 @@ def _expect(rows):
 
 
 def _build(tmp_path, mirror, input_name):
-    with serve(mirror, tmp_path / "www") as server:
-        opts = BuildOptions(
-            tmp_path,
-            groups=("S",),
-            sources=("cst",),
-            mirror=server.base_url,
-            progress=False,
-            input=input_name,
-        )
-        (summary,) = build(opts).sources
-    report = json.loads((tmp_path / "reports" / "cst.json").read_text())
-    return summary, report, read_built(tmp_path, "cst")
+    return build_over_http(tmp_path, mirror, "cst", input_name)
 
 
 def _check_stored(built, kept, crops):

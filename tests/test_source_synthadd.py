@@ -1,7 +1,6 @@
 """SynthAdd: the gt_<n>.txt line format, the release / MMOCR label.txt / LMDB readers' quirks on inline files,
 and end-to-end builds of all three inputs from a sample mirror served over HTTP."""
 
-import json
 import zipfile
 from collections import Counter
 
@@ -9,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from rebusyn.build import BuildOptions, build
 from rebusyn.recipes import load_recipe
 from rebusyn.sample import LabelPolicy
 from rebusyn.samplegen import synthadd as samples
@@ -19,7 +17,7 @@ from rebusyn.sources import synthadd
 from rebusyn.sources._str_lmdb import iter_lmdb_tree
 from rebusyn.sources._word_labels import Entry
 from rebusyn.sources.base import ParseContext, Problem, WordCrop
-from tests._source_helpers import read_built, serve
+from tests._source_helpers import build_over_http
 
 JPEG = b"\xff\xd8jpeg"
 
@@ -255,18 +253,7 @@ def _release_truth():
 
 
 def _build(tmp_path, mirror, input_name):
-    with serve(mirror, tmp_path / "www") as server:
-        opts = BuildOptions(
-            tmp_path,
-            groups=("S",),
-            sources=("synthadd",),
-            mirror=server.base_url,
-            progress=False,
-            input=input_name,
-        )
-        (summary,) = build(opts).sources
-    report = json.loads((tmp_path / "reports" / "synthadd.json").read_text())
-    return summary, report, read_built(tmp_path, "synthadd")
+    return build_over_http(tmp_path, mirror, "synthadd", input_name)
 
 
 def _check_stored(built, kept, crops):

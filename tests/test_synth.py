@@ -25,16 +25,6 @@ CHARS_36_AND_UPPER = string.ascii_lowercase + string.digits + string.ascii_upper
 
 
 @pytest.fixture(scope="module")
-def cache_env(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    # Keep the font-analysis cache of the test run out of the user's ~/.cache.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REBUSYN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        fontmod.clear_cache()
-        yield
-    fontmod.clear_cache()
-
-
-@pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, cache_env: None) -> dict:
     out = {}
     for name, seed, workers, n in (("w1", 0, 1, N), ("w2", 0, 2, N), ("seed1", 1, 1, 40)):

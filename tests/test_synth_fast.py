@@ -44,15 +44,6 @@ WIDE = "EEEEEEEEEEEE"  # every ink column reaches the cap line and the baseline:
 
 
 @pytest.fixture(scope="module")
-def cache_env(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REBUSYN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        fontmod.clear_cache()
-        yield
-    fontmod.clear_cache()
-
-
-@pytest.fixture(scope="module")
 def fonts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fonts")
     for name in FONTS:

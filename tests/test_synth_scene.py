@@ -43,15 +43,6 @@ TALL_WORDS = "Äpfel\nÉQUIPÉ\njumpy\nÝggdrasil\nfjord\nQuaint\nÇà\nbdfhklgj
 
 
 @pytest.fixture(scope="module")
-def cache_env(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("REBUSYN_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        fontmod.clear_cache()
-        yield
-    fontmod.clear_cache()
-
-
-@pytest.fixture(scope="module")
 def fonts_dir(tmp_path_factory: pytest.TempPathFactory, cache_env: None) -> Path:
     # cache_env: every test that analyses fonts keeps the font cache out of the user's ~/.cache
     out = tmp_path_factory.mktemp("fonts")

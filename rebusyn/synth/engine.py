@@ -13,7 +13,7 @@ Every sample is a function of (config, index) alone, so any number of workers gi
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -103,3 +103,12 @@ def begin_sample(
     if font is None:
         return Dropped(index, "no_font_for_text", text)
     return rng, text, label, font
+
+
+def attempts(rng: np.random.Generator, seed: int, index: int, count: int
+             ) -> Iterator[tuple[int, np.random.Generator]]:
+    """(attempt, generator) for the rendering attempts of one sample: the first continues the sample's own
+    generator, retry k draws from `default_rng([seed, index, k])`, so a retry never shifts another sample."""
+    yield 0, rng
+    for attempt in range(1, count):
+        yield attempt, np.random.default_rng([seed, index, attempt])

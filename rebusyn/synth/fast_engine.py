@@ -52,7 +52,7 @@ from PIL import Image, ImageFont
 from rebusyn.sample import LabelPolicy
 from rebusyn.synth import effects as fx
 from rebusyn.synth.config import SynthConfigError
-from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, begin_sample
+from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, attempts, begin_sample
 from rebusyn.synth.text import TEXT_SCHEMA, draw_text
 
 __all__ = [
@@ -221,8 +221,7 @@ class FastEngine:
         if isinstance(begun, Dropped):
             return begun
         rng, text, label, font_idx = begun
-        for attempt in range(MAX_ATTEMPTS):
-            prng = rng if attempt == 0 else np.random.default_rng([seed, index, attempt])
+        for attempt, prng in attempts(rng, seed, index, MAX_ATTEMPTS):  # noqa: B007 - kept in the meta
             params = self.draw_params(prng)
             try:
                 image, mask, info = self.compose(text, font_idx, params)

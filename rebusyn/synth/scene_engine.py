@@ -83,7 +83,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from rebusyn.sample import LabelPolicy
 from rebusyn.synth.config import SynthConfig, SynthConfigError, default_config_path, load_config
-from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, begin_sample
+from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, attempts, begin_sample
 from rebusyn.synth.text import TEXT_SCHEMA, draw_text
 
 __all__ = [
@@ -335,8 +335,7 @@ class SceneEngine:
         if isinstance(begun, Dropped):
             return begun
         rng, text, label, font_idx = begun
-        for attempt in range(MAX_ATTEMPTS):
-            prng = rng if attempt == 0 else np.random.default_rng([seed, index, attempt])
+        for attempt, prng in attempts(rng, seed, index, MAX_ATTEMPTS):  # noqa: B007 - kept in the meta
             try:
                 image, ink, extra = self._attempt(text, font_idx, prng)
             except Exception as exc:  # noqa: BLE001 - counted and reported, not fatal for one sample

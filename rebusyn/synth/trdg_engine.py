@@ -24,7 +24,7 @@ import numpy as np
 
 from rebusyn.sample import LabelPolicy
 from rebusyn.synth import trdg_compat
-from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, begin_sample
+from rebusyn.synth.engine import Dropped, EngineConfig, FontPicker, Rendered, attempts, begin_sample
 
 __all__ = [
     "Dropped", "EngineConfig", "Rendered", "TrdgEngine", "engine_version", "init_worker", "render_chunk",
@@ -119,8 +119,7 @@ class TrdgEngine:
         rng, text, label, font_idx = begun
         n_words = text.count(" ") + 1
         clipped_attempts = 0
-        for attempt in range(MAX_ATTEMPTS):
-            prng = rng if attempt == 0 else np.random.default_rng([seed, index, attempt])
+        for attempt, prng in attempts(rng, seed, index, MAX_ATTEMPTS):  # noqa: B007 - kept in the meta
             params = self.draw_params(prng, n_words)
             try:
                 out = self._trdg(text, self.fonts[font_idx], params)
