@@ -17,6 +17,40 @@ import pyarrow.parquet as pq
 from tests.httpserver import FileServer
 
 
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    """Write `files` (relative path -> bytes) under `root`, making folders as needed."""
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def crop_summary(items) -> list[tuple]:  # noqa: ANN001
+    """A parser's output in short: (image_id, text, subset) per crop, (where, reason) per problem."""
+    from rebusyn.sources.base import WordCrop
+
+    return [(i.image_id, i.text, i.attrs.get("subset")) if isinstance(i, WordCrop) else (i.where, i.reason)
+            for i in items]  # fmt: skip
+
+
+def read_synth_shards(root: Path, engine: str, config_key: bytes) -> tuple[list[tuple], list[bytes]]:
+    """(image, label, meta) rows of an engine's shards and each shard's config JSON, read with plain py-lmdb
+    as PARSeq's and DTRB's readers do."""
+    shards = sorted(p.parent for p in (root / "train" / "synth" / engine).rglob("data.mdb"))
+    assert shards, f"no shard under train/synth/{engine}"
+    rows, configs = [], []
+    for shard in shards:
+        env = lmdb.open(str(shard), readonly=True, lock=False, readahead=False, meminit=False)
+        with env.begin() as txn:
+            configs.append(txn.get(config_key))
+            for i in range(1, int(txn.get(b"num-samples")) + 1):
+                rows.append((txn.get(b"image-%09d" % i), txn.get(b"label-%09d" % i).decode(),
+                             json.loads(txn.get(b"meta-%09d" % i))))  # fmt: skip
+        env.close()
+    return rows, configs
+
+
 def build_over_http(tmp_path: Path, mirror: Path, source: str, input_name: str | None = None) -> tuple:
     """Build one source from the sample mirror served on 127.0.0.1 into `tmp_path`: (summary, report JSON,
     the built samples as read_built gives them)."""

@@ -16,24 +16,15 @@ from rebusyn.samplegen import write_samples
 from rebusyn.samplegen._word_crops import write_str_lmdb
 from rebusyn.sources import cst
 from rebusyn.sources._str_lmdb import iter_lmdb_tree
-from rebusyn.sources.base import ParseContext, Problem, WordCrop
-from tests._source_helpers import build_over_http
+from rebusyn.sources.base import ParseContext, Problem
+from tests._source_helpers import build_over_http, crop_summary, write_tree
 
 JPEG = b"\xff\xd8jpeg"
 CHARS = [[[0, 9], [9, 18], [9, 18], [0, 9]], [[0, 0], [0, 0], [20, 20], [20, 20]]]  # 2 x 4 x 2
 
 
-def _summary(items):
-    return [(i.image_id, i.text, i.attrs.get("subset")) if isinstance(i, WordCrop) else (i.where, i.reason)
-            for i in items]  # fmt: skip
-
-
-def _tree(root, files):
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
+_summary = crop_summary
+_tree = write_tree
 
 
 # --- the streaming reader -------------------------------------------------------------------------------

@@ -16,23 +16,14 @@ from rebusyn.samplegen._word_crops import write_str_lmdb
 from rebusyn.sources import synthadd
 from rebusyn.sources._str_lmdb import iter_lmdb_tree
 from rebusyn.sources._word_labels import Entry
-from rebusyn.sources.base import ParseContext, Problem, WordCrop
-from tests._source_helpers import build_over_http
+from rebusyn.sources.base import ParseContext, Problem
+from tests._source_helpers import build_over_http, crop_summary, write_tree
 
 JPEG = b"\xff\xd8jpeg"
 
 
-def _summary(items):
-    return [(i.image_id, i.text, i.attrs.get("subset")) if isinstance(i, WordCrop) else (i.where, i.reason)
-            for i in items]  # fmt: skip
-
-
-def _tree(root, files):
-    for rel, data in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    return root
+_summary = crop_summary
+_tree = write_tree
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 
 import cv2
-import lmdb
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -32,6 +31,7 @@ from rebusyn.synth.config import SynthConfigError, default_config_path, load_con
 from rebusyn.synth.engine import Dropped, EngineConfig, Rendered
 from rebusyn.synth.run import CONFIG_KEY, SynthOptions, synthesize
 from rebusyn.synth.text import draw_text
+from tests._source_helpers import read_synth_shards
 
 DEFAULT = yaml.safe_load(default_config_path("fast").read_text())
 FONTS = ("Roboto-Regular.ttf", "Lato-Italic.ttf", "OpenSans-Bold.ttf")
@@ -162,19 +162,7 @@ def test_schema_rejects_unknown_choice_naming_the_field(make: Maker) -> None:
 
 
 def _read_shards(root: Path) -> tuple[list[tuple[bytes, str, dict]], list[bytes]]:
-    """(image, label, meta) rows and each shard's config JSON, read with plain py-lmdb."""
-    shards = sorted(p.parent for p in (root / "train" / "synth" / "fast").rglob("data.mdb"))
-    assert shards
-    rows, configs = [], []
-    for shard in shards:
-        env = lmdb.open(str(shard), readonly=True, lock=False, readahead=False, meminit=False)
-        with env.begin() as txn:
-            configs.append(txn.get(CONFIG_KEY))
-            for i in range(1, int(txn.get(b"num-samples")) + 1):
-                rows.append((txn.get(b"image-%09d" % i), txn.get(b"label-%09d" % i).decode(),
-                             json.loads(txn.get(b"meta-%09d" % i))))
-        env.close()
-    return rows, configs
+    return read_synth_shards(root, "fast", CONFIG_KEY)
 
 
 @pytest.fixture(scope="module")

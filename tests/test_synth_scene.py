@@ -19,7 +19,6 @@ import shutil
 from pathlib import Path
 
 import cv2
-import lmdb
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -33,6 +32,7 @@ from rebusyn.synth import scene_engine as se
 from rebusyn.synth.config import SynthConfigError, default_config_path, load_config
 from rebusyn.synth.engine import Dropped, EngineConfig, Rendered
 from rebusyn.synth.run import CONFIG_KEY, SynthOptions, synthesize
+from tests._source_helpers import read_synth_shards
 
 DEFAULT = yaml.safe_load(default_config_path("scene").read_text())
 FONTS = ("Roboto-Regular.ttf", "Pacifico.ttf", "Lato-HairlineItalic.ttf", "OpenSans-Italic.ttf")
@@ -164,19 +164,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, cache_env: None, fonts_dir: P
 
 
 def _read_shards(root: Path) -> tuple[list[tuple[bytes, str, dict]], list[bytes]]:
-    """Plain py-lmdb, as PARSeq/DTRB readers do."""
-    shards = sorted(p.parent for p in (root / "train" / "synth" / "scene").rglob("data.mdb"))
-    assert shards
-    rows, configs = [], []
-    for shard in shards:
-        env = lmdb.open(str(shard), readonly=True, lock=False, readahead=False, meminit=False)
-        with env.begin() as txn:
-            configs.append(txn.get(CONFIG_KEY))
-            for i in range(1, int(txn.get(b"num-samples")) + 1):
-                rows.append((txn.get(b"image-%09d" % i), txn.get(b"label-%09d" % i).decode(),
-                             json.loads(txn.get(b"meta-%09d" % i))))
-        env.close()
-    return rows, configs
+    return read_synth_shards(root, "scene", CONFIG_KEY)
 
 
 def test_end_to_end_shards(runs: dict, photos: Path) -> None:
