@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=Path("manifests"))
     m.add_argument("--seed", type=int, default=None)
     m.add_argument("--total", type=parse_count, default=None)
+    m.add_argument(
+        "--materialize",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="also write the mix as PARSeq-layout LMDB shards (default DIR: <manifest>/lmdb)",
+    )
 
     e = add_command("export", help="export a manifest or a root to another format")
     e.add_argument("path", type=Path, help="manifest directory or dataset root")
@@ -249,6 +257,13 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
         )  # fmt: skip
         for summary in mix_sweep(opts, sweep) if sweep else [mix(opts)]:
             print(format_summary(summary))
+            if args.materialize is not None:
+                from rebusyn.materialize import format_summary as materialized
+                from rebusyn.materialize import materialize
+
+                manifest_dir = summary.manifest_path.parent
+                target = Path(args.materialize) / summary.name if args.materialize else manifest_dir / "lmdb"
+                print(materialized(materialize(manifest_dir, target, progress=progress)))
     elif args.command == "export":
         from rebusyn.export import export_parquet, format_summary
 
