@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", type=Path, default=Path("manifests"))
     m.add_argument("--seed", type=int, default=None)
     m.add_argument("--total", type=parse_count, default=None)
+    m.add_argument("--epochs", type=int, default=None, help="rows for K epochs, each its own draw and order")
     m.add_argument(
         "--materialize",
         nargs="?",
@@ -253,7 +254,7 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
 
         opts, sweep = resolve_options(
             root, args.out, spec=args.spec, ratio=args.ratio, sweep=args.sweep, weights=args.weights,
-            name=args.name, seed=args.seed, total=args.total,
+            name=args.name, seed=args.seed, total=args.total, epochs=args.epochs,
         )  # fmt: skip
         for summary in mix_sweep(opts, sweep) if sweep else [mix(opts)]:
             print(format_summary(summary))

@@ -55,6 +55,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("group", pa.string()),
         ("synthetic", pa.bool_()),
         ("key", pa.string()),
+        ("epoch", pa.int32()),
     ],
     metadata={b"rebusyn.manifest_version": str(MANIFEST_VERSION).encode()},
 )
@@ -86,12 +87,15 @@ class MixOptions:
     seed: int = 0
     total: int | None = None
     weights: dict[str, float] = field(default_factory=dict)  # source -> weight (default 1)
+    epochs: int = 1  # rows for this many epochs, each its own draw and order (column `epoch`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
         object.__setattr__(self, "out", Path(self.out))
         object.__setattr__(self, "ratio", _check_ratio(self.ratio))
         object.__setattr__(self, "weights", _check_weights(self.weights))
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.total is not None and (
@@ -124,18 +128,22 @@ class MixSummary:
     ratio: tuple[float, float] = (3.0, 1.0)
     seed: int = 0
     size_policy: str = "all-real"
+    epochs: int = 1  # real / synthetic are per epoch
 
     @property
     def rows(self) -> int:
-        return self.real + self.synthetic
+        return (self.real + self.synthetic) * self.epochs
 
 
 def format_summary(summary: MixSummary) -> str:
     """The CLI's report: totals, one line per source, notes about repeats, and how to load the result."""
     a, b = summary.ratio
     lines = [
-        f"manifest {summary.name}: {summary.rows} rows = {summary.real} real + {summary.synthetic} synthetic "
-        f"(ratio {a:g}:{b:g}, seed {summary.seed}, size policy {summary.size_policy})"
+        f"manifest {summary.name}: {summary.rows} rows = "
+        + (f"{summary.epochs} epochs x (" if summary.epochs > 1 else "")
+        + f"{summary.real} real + {summary.synthetic} synthetic"
+        + (")" if summary.epochs > 1 else "")
+        + f" (ratio {a:g}:{b:g}, seed {summary.seed}, size policy {summary.size_policy})"
     ]
     for name, c in summary.per_source.items():
         repeats = f", {c['repeats']} repeated" if c["repeats"] else ""
@@ -186,7 +194,8 @@ def load_spec(path_or_name: str | Path) -> dict[str, Any]:
         raise ValueError(f"mix spec {path}: not valid YAML: {err}") from err
     if not isinstance(data, dict) or type(data.get("schema")) is not int or data["schema"] != SPEC_SCHEMA:
         raise ValueError(f"mix spec {path}: field 'schema' must be {SPEC_SCHEMA}")
-    unknown = set(data) - {"schema", "name", "ratio", "sweep", "seed", "total", "weights", "description"}
+    fields = {"schema", "name", "ratio", "sweep", "seed", "total", "weights", "epochs", "description"}
+    unknown = set(data) - fields
     if unknown:
         raise ValueError(f"mix spec {path}: field '{sorted(map(str, unknown))[0]}' is not a spec field")
     out: dict[str, Any] = {}
@@ -199,7 +208,7 @@ def load_spec(path_or_name: str | Path) -> dict[str, Any]:
             if not isinstance(data["sweep"], list) or not data["sweep"]:
                 raise ValueError("field 'sweep' must be a non-empty list of ratios")
             out["sweep"] = [parse_ratio(str(r)) for r in data["sweep"]]
-        for key in ("seed", "total"):
+        for key in ("seed", "total", "epochs"):
             if data.get(key) is not None:
                 if isinstance(data[key], bool) or not isinstance(data[key], int):
                     raise ValueError(f"field '{key}' must be an integer, got {data[key]!r}")
@@ -224,7 +233,7 @@ def resolve_options(
         values["sweep"] = [parse_ratio(r) for r in str(flags["sweep"]).split(",") if r.strip()]
     if flags.get("weights") is not None:
         values["weights"] = parse_weights(flags["weights"])
-    for key in ("name", "seed", "total"):
+    for key in ("name", "seed", "total", "epochs"):
         if flags.get(key) is not None:
             values[key] = flags[key]
     sweep = values.pop("sweep", None)
@@ -444,10 +453,15 @@ def _unit_weights(units: list[_Unit], weights: dict[str, float]) -> list[float]:
     return [weights.get(u.name, weights.get(u.name.split("/")[0], 1.0)) for u in units]
 
 
-def _source_rng(seed: int, tag: int, name: str) -> np.random.Generator:
-    # One stream per (seed, part, source): adding or rebuilding another source leaves these draws alone.
+def _source_rng(seed: int, tag: int, name: str, epoch: int = 0) -> np.random.Generator:
+    # One stream per (seed, part, source, epoch): adding or rebuilding another source leaves these draws
+    # alone. Epoch 0 keeps the key it had before epochs existed, so a 1-epoch manifest draws as it did.
     digest = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
-    return np.random.default_rng([seed, tag, digest])
+    return np.random.default_rng([seed, tag, digest] + ([epoch] if epoch else []))
+
+
+def _shuffle_rng(seed: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, _TAG_SHUFFLE] + ([epoch] if epoch else []))
 
 
 def _draw(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
@@ -461,7 +475,7 @@ def _draw(n: int, k: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
 
 
 def _draw_part(
-    units: list[_Unit], target: int, seed: int, tag: int, weights: dict[str, float]
+    units: list[_Unit], target: int, seed: int, tag: int, weights: dict[str, float], epoch: int = 0
 ) -> tuple[np.ndarray, dict[str, dict[str, Any]], int]:
     if not units or target == 0:
         return np.zeros(0, dtype=np.int64), {}, 0
@@ -474,7 +488,7 @@ def _draw_part(
     counts: dict[str, dict[str, Any]] = {}
     repeats_total = 0
     for unit, k, weight in zip(units, quotas.tolist(), unit_weights):
-        local, repeats = _draw(len(unit.positions), k, _source_rng(seed, tag, unit.name))
+        local, repeats = _draw(len(unit.positions), k, _source_rng(seed, tag, unit.name, epoch))
         chosen.append(unit.positions[local])
         repeats_total += repeats
         counts[unit.name] = {"group": unit.group, "available": len(unit.positions), "drawn": k,
@@ -543,16 +557,22 @@ def mix(opts: MixOptions) -> MixSummary:
     if want_real + want_synth == 0:
         raise ValueError(f"ratio {a:g}:{b:g} with {n_real} real samples draws nothing")
 
-    real_pos, real_counts, real_repeats = _draw_part(
-        real_units, want_real, opts.seed, _TAG_REAL, opts.weights
-    )
-    synth_pos, synth_counts, synth_repeats = _draw_part(
-        synth_units, want_synth, opts.seed, _TAG_SYNTH, opts.weights
-    )
-
-    positions = np.concatenate([real_pos, synth_pos])
-    order = np.random.default_rng([opts.seed, _TAG_SHUFFLE]).permutation(len(positions))
-    drawn = _gather(indexes.paths, positions[order])
+    # Every epoch draws its own subset where a source is subsampled, and its own order; the counts are
+    # the same in every epoch (epoch 0's are reported).
+    draws, epoch_of = [], []
+    for epoch in range(opts.epochs):
+        real_pos, counts_r, repeats_r = _draw_part(
+            real_units, want_real, opts.seed, _TAG_REAL, opts.weights, epoch
+        )
+        synth_pos, counts_s, repeats_s = _draw_part(
+            synth_units, want_synth, opts.seed, _TAG_SYNTH, opts.weights, epoch
+        )
+        if epoch == 0:
+            real_counts, real_repeats, synth_counts, synth_repeats = counts_r, repeats_r, counts_s, repeats_s
+        positions = np.concatenate([real_pos, synth_pos])
+        draws.append(positions[_shuffle_rng(opts.seed, epoch).permutation(len(positions))])
+        epoch_of.append(np.full(len(positions), epoch, dtype=np.int32))
+    drawn = _gather(indexes.paths, np.concatenate(draws))
     synthetic = pc.equal(drawn.column("group"), SYNTH_GROUP)
     manifest = pa.table(
         {
@@ -564,6 +584,7 @@ def mix(opts: MixOptions) -> MixSummary:
             "group": drawn.column("group"),
             "synthetic": synthetic,
             "key": drawn.column("key"),
+            "epoch": pa.array(np.concatenate(epoch_of)),
         },
         schema=MANIFEST_SCHEMA,
     )
@@ -606,10 +627,12 @@ def mix(opts: MixOptions) -> MixSummary:
             "size_policy": policy,
             "total": opts.total,
             "weights": dict(sorted(opts.weights.items())),
+            "epochs": opts.epochs,
         },
         "counts": {
             "rows": manifest.num_rows,
-            "real": want_real,
+            "epochs": opts.epochs,
+            "real": want_real,  # per epoch, as the synthetic and repeat counts below
             "synthetic": want_synth,
             "available_real": n_real,
             "available_synthetic": n_synth,
@@ -641,4 +664,5 @@ def mix(opts: MixOptions) -> MixSummary:
         ratio=(a, b),
         seed=opts.seed,
         size_policy=policy,
+        epochs=opts.epochs,
     )

@@ -56,7 +56,7 @@ def test_default_policy_3_to_1(root: Path, tmp_path: Path) -> None:
     assert all(r["synthetic"] == (r["group"] == "S") for r in rows)
     assert all(not r["shard"].startswith("/") and (root / r["shard"] / "data.mdb").is_file() for r in rows)
     assert spec["spec"] == {
-        "ratio": [3.0, 1.0], "seed": 0, "size_policy": "all-real", "total": None, "weights": {}
+        "ratio": [3.0, 1.0], "seed": 0, "size_policy": "all-real", "total": None, "weights": {}, "epochs": 1
     }  # fmt: skip
     assert spec["root"] == str(root.resolve())
     assert spec["counts"]["repeated_synthetic"] == 0 and spec["notes"] == []

@@ -125,3 +125,25 @@ def test_cli_spec_and_sweep(root: Path, tmp_path: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert code == 0 and "manifest s-1to0.5" in out and "manifest s-1to1" in out
     assert main(["mix", "--root", str(root), "--out", str(tmp_path), "--weights", "nope=1"]) != 0
+
+
+def test_epochs_draw_their_own_subset_and_order(root: Path, tmp_path: Path) -> None:
+    one = mix(MixOptions(root=root, out=tmp_path, name="one"))
+    three = mix(MixOptions(root=root, out=tmp_path, name="three", epochs=3))
+    rows = pq.read_table(three.manifest_path).to_pylist()
+    assert three.rows == len(rows) == 3 * 40 and [r["epoch"] for r in rows] == [0] * 40 + [1] * 40 + [2] * 40
+    first = pq.read_table(one.manifest_path).to_pylist()
+    assert [r["key"] for r in rows[:40]] == [r["key"] for r in first]  # epoch 0 is the 1-epoch manifest
+    epochs = [[r for r in rows if r["epoch"] == e] for e in range(3)]
+    real = [sorted(r["key"] for r in ep if not r["synthetic"]) for ep in epochs]
+    assert real[0] == real[1] == real[2] and len(real[0]) == 30  # every real sample once per epoch
+    synth = [frozenset(r["key"] for r in ep if r["synthetic"]) for ep in epochs]
+    assert all(len(s) == 10 for s in synth) and len(set(synth)) == 3  # 10 of 100 synthetic, new ones each
+    orders = [[r["key"] for r in ep] for ep in epochs]
+    assert orders[0] != orders[1] != orders[2]
+    again = mix(MixOptions(root=root, out=tmp_path / "again", name="three", epochs=3))
+    assert again.manifest_path.read_bytes() == three.manifest_path.read_bytes()  # reproducible
+    spec = json.loads(three.json_path.read_text())
+    assert spec["spec"]["epochs"] == 3 and spec["counts"]["epochs"] == 3 and spec["counts"]["rows"] == 120
+    with pytest.raises(ValueError, match="epochs"):
+        MixOptions(root=root, epochs=0)
