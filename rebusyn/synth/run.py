@@ -10,12 +10,11 @@ retries) are counted in the report; more than `MAX_ATTEMPTS_FACTOR * n` indices 
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import random
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from rebusyn.synth.fonts import PRINTABLE_ASCII, font_infos
 GROUP = "S"
 CONFIG_KEY = b"rebusyn-synth-config"  # in every shard of an engine with an effect config: the config, JSON
 MAX_ATTEMPTS_FACTOR = 10
+IN_FLIGHT_PER_WORKER = 8  # chunks submitted ahead per worker
 MIN_ATTEMPTS = 100  # so a tiny n still tolerates a few early drops
 FAIL_FAST_ERRORS = 20  # this many render errors before the first kept sample: something is broken
 
@@ -174,7 +174,6 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         module.init_worker(config)
 
     kept = 0
-    progress = {"kept": 0}  # read by _results to size its rounds
     attempts = 0
     render_errors = 0
     dropped: Counter = Counter()
@@ -184,7 +183,7 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
             shard_keys={CONFIG_KEY: effects.to_json()} if effects else None,
         )
         with writer, _progress(opts) as bar:
-            for result in _results(pool, module.render_chunk, chunk, max_attempts, opts.n, progress):
+            for result in _results(pool, module.render_chunk, chunk, max_attempts):
                 attempts = result.index + 1
                 if isinstance(result, Dropped):
                     dropped[result.reason] += 1
@@ -202,7 +201,6 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
                     continue
                 writer.add(_sample(result, source, opts.seed, effects))
                 kept += 1
-                progress["kept"] = kept
                 bar.update(1)
                 if kept == opts.n:
                     break
@@ -219,7 +217,10 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         raise
     finally:
         if pool is not None:
-            pool.terminate()  # results past the n-th kept sample are not needed
+            if sys.exc_info()[0] is None:
+                pool.close()  # the chunks still in flight finish (a few), then the workers exit
+            else:
+                pool.terminate()
             pool.join()
         else:
             random.setstate(saved_random)  # trdg seeds the global `random`; give the caller theirs back
@@ -253,21 +254,24 @@ def _effect_config(opts: SynthOptions, module: Any) -> SynthConfig | None:
     return load_config(opts.config or default_config_path(opts.engine), opts.engine, schema)
 
 
-def _results(pool: Any, render_chunk: Any, chunk: int, max_attempts: int, n: int, progress: dict[str, int]
-             ) -> Iterator[Rendered | Dropped]:
-    """Results for indices 0, 1, 2, ... in order, scheduled in rounds sized from the keep rate so far (an
-    unbounded task stream would make Pool.imap queue work without limit)."""
-    start = 0
-    while start < max_attempts:
-        kept = progress["kept"]
-        rate = kept / start if start else 1.0
-        want = math.ceil((n - kept) / max(rate, 0.05) * 1.1) + chunk
-        stop = min(max_attempts, start + want)
-        bounds = [(s, min(s + chunk, stop)) for s in range(start, stop, chunk)]
-        chunks = pool.imap(render_chunk, bounds) if pool is not None else map(render_chunk, bounds)
-        for results in chunks:
-            yield from results
-        start = stop
+def _results(pool: Any, render_chunk: Any, chunk: int, max_attempts: int) -> Iterator[Rendered | Dropped]:
+    """Results for indices 0, 1, 2, ... in order. With a pool, at most IN_FLIGHT_PER_WORKER chunks per
+    worker are submitted and not yet consumed: the main process never queues unbounded work, and when the
+    n-th sample is kept only those few chunks are left to finish (the pool is then closed and joined, not
+    terminated mid-write)."""
+    bounds = ((s, min(s + chunk, max_attempts)) for s in range(0, max_attempts, chunk))
+    if pool is None:
+        for b in bounds:
+            yield from render_chunk(b)
+        return
+    limit = IN_FLIGHT_PER_WORKER * pool._processes  # noqa: SLF001 - the pool's size, as created above
+    in_flight: deque = deque()
+    while True:
+        while len(in_flight) < limit and (b := next(bounds, None)) is not None:
+            in_flight.append(pool.apply_async(render_chunk, (b,)))
+        if not in_flight:
+            return
+        yield from in_flight.popleft().get()
 
 
 def _sample(r: Rendered, source: str, seed: int, effects: SynthConfig | None) -> Sample:
