@@ -3,11 +3,12 @@ outputs do not depend on the number of workers."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,20 +34,29 @@ def ordered_map(
     if workers <= 1:
         yield from map(fn, items)
         return
-    limit = max_chunks_in_flight or 8 * workers
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     source = iter(items)
+    chunks = iter(lambda: list(islice(source, chunksize)), [])
     with mp.get_context(method).Pool(workers) as pool:
-        in_flight: deque = deque()
-        while True:
-            while len(in_flight) < limit:
-                chunk = list(islice(source, chunksize))
-                if not chunk:
-                    break
-                in_flight.append(pool.apply_async(_run_chunk, (fn, chunk)))
-            if not in_flight:
-                return
-            yield from in_flight.popleft().get()
+        for results in pool_map(pool, functools.partial(_run_chunk, fn), chunks,
+                                max_chunks_in_flight or 8 * workers):  # fmt: skip
+            yield from results
+
+
+def pool_map(pool: Any, fn: Callable[[T], R], items: Iterable[T], limit: int) -> Iterator[R]:
+    """`fn` over `items` on an existing pool, results in input order, at most `limit` submitted and not yet
+    consumed (reading `items` waits for the consumer)."""
+    source = iter(items)
+    in_flight: deque = deque()
+    while True:
+        while len(in_flight) < limit and (item := next(source, _END)) is not _END:
+            in_flight.append(pool.apply_async(fn, (item,)))
+        if not in_flight:
+            return
+        yield in_flight.popleft().get()
+
+
+_END = object()
 
 
 def _run_chunk(fn: Callable[[T], R], chunk: list[T]) -> list[R]:

@@ -14,12 +14,13 @@ import multiprocessing
 import random
 import sys
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rebusyn.executors import pool_map
 from rebusyn.report import SourceReport
 from rebusyn.sample import CHARSETS, Sample
 from rebusyn.store.dataset import SourceWriter
@@ -265,13 +266,8 @@ def _results(pool: Any, render_chunk: Any, chunk: int, max_attempts: int) -> Ite
             yield from render_chunk(b)
         return
     limit = IN_FLIGHT_PER_WORKER * pool._processes  # noqa: SLF001 - the pool's size, as created above
-    in_flight: deque = deque()
-    while True:
-        while len(in_flight) < limit and (b := next(bounds, None)) is not None:
-            in_flight.append(pool.apply_async(render_chunk, (b,)))
-        if not in_flight:
-            return
-        yield from in_flight.popleft().get()
+    for results in pool_map(pool, render_chunk, bounds, limit):
+        yield from results
 
 
 def _sample(r: Rendered, source: str, seed: int, effects: SynthConfig | None) -> Sample:
