@@ -11,13 +11,12 @@ Every LMDB is written the way DTRB's create_lmdb_dataset.py writes them (keys fr
 
 from __future__ import annotations
 
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rebusyn.samplegen._word_crops import lmdb_members, render_crops, write_str_lmdb
+from rebusyn.samplegen._word_crops import packed_lmdbs, render_crops
 from rebusyn.samplegen.archive import write_tar, write_zip
 
 DTRB_ARCHIVE = "data_lmdb_release.zip"
@@ -54,13 +53,9 @@ def _images(seed: int = 90) -> dict[tuple[str, int], bytes]:
 
 def _members(prefix: str, words: dict[str, list[str]], top: str) -> dict[str, bytes]:
     images = _images()
-    members: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for folder, labels in words.items():
-            samples = [(label, images[(f"{prefix}/{folder}", i)]) for i, label in enumerate(labels)]
-            env = write_str_lmdb(Path(tmp) / folder, samples, map_size=1 << 30)
-            members.update(lmdb_members(env, f"{top}{folder}"))
-    return members
+    return packed_lmdbs({f"{top}{folder}": [(label, images[(f"{prefix}/{folder}", i)])
+                                             for i, label in enumerate(labels)]
+                         for folder, labels in words.items()}, map_size=1 << 30)  # fmt: skip
 
 
 def write_dtrb(out_dir: Path) -> Path:

@@ -3,6 +3,7 @@ word crops, and STR-layout LMDBs written the way deep-text-recognition-benchmark
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import lmdb
@@ -81,3 +82,14 @@ def _put(env: lmdb.Environment, cache: dict[bytes, bytes]) -> None:
 def lmdb_members(folder: Path, prefix: str) -> dict[str, bytes]:
     """The zip members of one LMDB folder: its data.mdb and a zeroed lock.mdb."""
     return {f"{prefix}/data.mdb": (folder / "data.mdb").read_bytes(), f"{prefix}/lock.mdb": bytes(LOCK_BYTES)}
+
+
+def packed_lmdbs(lmdbs: dict[str, list[tuple[str, bytes]]], *, map_size: int) -> dict[str, bytes]:
+    """Zip members of several STR LMDBs: `{folder in the archive: [(label, image), ...]}`, each written with
+    `write_str_lmdb` (the map size is stored in data.mdb, so each pack keeps its writer's)."""
+    members: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, (folder, samples) in enumerate(lmdbs.items()):
+            env = write_str_lmdb(Path(tmp) / str(number), samples, map_size=map_size)
+            members.update(lmdb_members(env, folder))
+    return members

@@ -20,7 +20,6 @@ DTRB's `create_lmdb_dataset.py` (keys from 1, `num-samples` last, map size 1 TB;
 from __future__ import annotations
 
 import json
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from rebusyn.samplegen._word_crops import lmdb_members, render_crops, write_str_lmdb
+from rebusyn.samplegen._word_crops import packed_lmdbs, render_crops
 from rebusyn.samplegen.archive import write_zip
 
 RELEASE = "CurvedSynth.zip"
@@ -107,10 +106,7 @@ def write(out_dir: Path, *, seed: int = 1908) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     release = write_zip(out_dir / RELEASE, release_members(seed))
     images = crops(seed)
-    members: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for subset, words in LMDB_WORDS.items():
-            samples = [(t, images[f"lmdb/{subset}/{i}"]) for i, t in enumerate(words, start=1)]
-            folder = write_str_lmdb(Path(tmp) / subset, samples, map_size=1 << 40)
-            members.update(lmdb_members(folder, f"{LMDB_TOP}/{subset}"))
+    members = packed_lmdbs({f"{LMDB_TOP}/{subset}": [(t, images[f"lmdb/{subset}/{i}"]) for i, t in
+                            enumerate(words, start=1)] for subset, words in LMDB_WORDS.items()},
+                           map_size=1 << 40)  # fmt: skip
     return [release, write_zip(out_dir / LMDB_ARCHIVE, members)]

@@ -23,13 +23,12 @@ without it, one names a missing file, one has no label, one leaves the folder (`
 
 from __future__ import annotations
 
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rebusyn.samplegen._word_crops import lmdb_members, render_crops, write_str_lmdb
+from rebusyn.samplegen._word_crops import packed_lmdbs, render_crops
 from rebusyn.samplegen.archive import write_zip
 
 RELEASE = "SynthText_Add.zip"
@@ -122,8 +121,6 @@ def write(out_dir: Path, *, seed: int = 2019) -> list[Path]:
     labels = out_dir / LABELS
     labels.write_bytes("".join(line + "\n" for line, _ in MMOCR_LINES).encode("utf-8"))
     images = crops(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        samples = [(t, images[f"lmdb/{i}"]) for i, t in enumerate(LMDB_WORDS, start=1)]
-        folder = write_str_lmdb(Path(tmp) / LMDB_TOP, samples, map_size=1 << 40)
-        packed = write_zip(out_dir / LMDB_ARCHIVE, lmdb_members(folder, LMDB_TOP))
+    samples = [(t, images[f"lmdb/{i}"]) for i, t in enumerate(LMDB_WORDS, start=1)]
+    packed = write_zip(out_dir / LMDB_ARCHIVE, packed_lmdbs({LMDB_TOP: samples}, map_size=1 << 40))
     return [release, labels, packed]

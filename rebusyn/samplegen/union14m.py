@@ -22,13 +22,12 @@ keys from 1, puts every 1000, `num-samples` last); `lock.mdb` zeroed.
 from __future__ import annotations
 
 import json
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from rebusyn.samplegen._word_crops import lmdb_members, render_crops, write_str_lmdb
+from rebusyn.samplegen._word_crops import packed_lmdbs, render_crops
 from rebusyn.samplegen.archive import write_tar_gz, write_zip
 
 RELEASE = "Union14M-L.tar.gz"
@@ -101,10 +100,7 @@ def write(out_dir: Path, *, seed: int = 2023) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     release = write_tar_gz(out_dir / RELEASE, release_members(seed))
     images = crops(seed)
-    members: dict[str, bytes] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for subset, words in LMDB_WORDS.items():
-            samples = [(t, images[f"lmdb/{subset}/{i}"]) for i, t in enumerate(words, start=1)]
-            folder = write_str_lmdb(Path(tmp) / subset, samples, map_size=109951162776)
-            members.update(lmdb_members(folder, f"{LMDB_TOP}/{subset}"))
+    members = packed_lmdbs({f"{LMDB_TOP}/{subset}": [(t, images[f"lmdb/{subset}/{i}"]) for i, t in
+                            enumerate(words, start=1)] for subset, words in LMDB_WORDS.items()},
+                           map_size=109951162776)  # Union14M's img2lmdb.py  # fmt: skip
     return [release, write_zip(out_dir / LMDB_ARCHIVE, members)]
