@@ -20,7 +20,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,28 +71,38 @@ class RowPlan:
     home: Path  # the manifest directory or the root: where the default cache goes
 
 
-def resolve(path: str | Path, *, split: str = "train", root: str | Path | None = None) -> RowPlan:
+def resolve(
+    path: str | Path, *, split: str = "train", root: str | Path | None = None, with_epoch: bool = False
+) -> RowPlan:
     """Turn a manifest directory, a manifest.json, or a dataset root into a RowPlan.
 
-    `root` overrides the dataset root recorded in manifest.json (for a root that has moved)."""
+    `root` overrides the dataset root recorded in manifest.json (for a root that has moved).
+    `with_epoch` adds the manifest's int32 `epoch` column (all 0 for a root or a manifest without one)."""
     path = Path(path)
     if path.is_file() and path.name == "manifest.json":
-        return _resolve_manifest(path, split, root)
-    if path.is_dir() and (path / "manifest.json").is_file():
-        return _resolve_manifest(path / "manifest.json", split, root)
-    if path.is_dir() and (path / "index").is_dir():
-        return _resolve_root(path, split)
-    raise FileNotFoundError(
-        f"{path} is neither a manifest (a directory with manifest.json, or the file itself) nor a dataset "
-        "root (a directory with index/*.parquet)"
-    )
+        plan = _resolve_manifest(path, split, root, with_epoch)
+    elif path.is_dir() and (path / "manifest.json").is_file():
+        plan = _resolve_manifest(path / "manifest.json", split, root, with_epoch)
+    elif path.is_dir() and (path / "index").is_dir():
+        plan = _resolve_root(path, split)
+    else:
+        raise FileNotFoundError(
+            f"{path} is neither a manifest (a directory with manifest.json, or the file itself) nor a "
+            "dataset root (a directory with index/*.parquet)"
+        )
+    if with_epoch and "epoch" not in plan.rows.column_names:
+        zeros = pa.array(np.zeros(plan.rows.num_rows, dtype=np.int32))
+        plan = replace(plan, rows=plan.rows.append_column("epoch", zeros))
+    return plan
 
 
 def _digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def _resolve_manifest(json_path: Path, split: str, root_override: str | Path | None) -> RowPlan:
+def _resolve_manifest(
+    json_path: Path, split: str, root_override: str | Path | None, with_epoch: bool = False
+) -> RowPlan:
     if split != "train":
         raise ValueError(f"a manifest holds training rows only; split must be 'train', got {split!r}")
     spec = json.loads(json_path.read_text(encoding="utf-8"))
@@ -126,7 +136,10 @@ def _resolve_manifest(json_path: Path, split: str, root_override: str | Path | N
                 f"index {index_file} changed since {json_path} was drawn (source {name!r} was rebuilt); "
                 "re-run `rebusyn mix` to draw a manifest that matches the current shards"
             )
-    rows = pq.read_table(manifest_file, columns=ROW_COLUMNS).combine_chunks()
+    columns = list(ROW_COLUMNS)
+    if with_epoch and "epoch" in pq.read_schema(manifest_file).names:
+        columns.append("epoch")
+    rows = pq.read_table(manifest_file, columns=columns).combine_chunks()
     fp = _digest({"loader": LOADER_VERSION, "kind": "manifest", "split": split, "manifest": manifest_sha,
                   "indexes": current})
     return RowPlan("manifest", root, rows, fp, manifest_dir)
