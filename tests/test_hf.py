@@ -138,8 +138,9 @@ def test_split_by_node_gives_whole_shards(root: Path, world_size: int) -> None:
 def test_export_parquet_roundtrip(root: Path, manifest: Path, tmp_path: Path) -> None:
     out = tmp_path / "export"
     summary = export_parquet(manifest, out, rows_per_file=16, row_group_bytes=600)
-    assert [p.name for p in summary.files] == [f"train-{i:05d}-of-00003.parquet" for i in range(3)]
-    assert sorted(p.name for p in out.iterdir()) == [p.name for p in summary.files]
+    assert summary.files == [out / "data" / f"train-{i:05d}-of-00003.parquet" for i in range(3)]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "data"]  # the Hub's push_to_hub layout
+    assert sorted((out / "data").iterdir()) == summary.files and summary.card == out / "README.md"
     assert summary.rows == 40
     meta = pq.ParquetFile(summary.files[0]).metadata
     assert meta.num_rows == 16 and meta.num_row_groups > 1  # small row groups, still >= 1 row each
@@ -151,7 +152,8 @@ def test_export_parquet_roundtrip(root: Path, manifest: Path, tmp_path: Path) ->
     assert col.path_in_schema == "image.bytes" and col.compression == "UNCOMPRESSED"
     assert not col.has_dictionary_page
 
-    ds = datasets.load_dataset("parquet", data_dir=str(out), split="train", cache_dir=str(tmp_path / "hf"))
+    ds = datasets.load_dataset("parquet", data_dir=str(out / "data"), split="train",
+                               cache_dir=str(tmp_path / "hf"))
     assert ds.features["image"] == Image()
     assert ds.features == FEATURES
     reference = raw(load_dataset(manifest))
@@ -162,7 +164,11 @@ def test_export_parquet_roundtrip(root: Path, manifest: Path, tmp_path: Path) ->
     with pytest.raises(FileExistsError):
         export_parquet(manifest, out)
     replaced = export_parquet(root, out, overwrite=True)
-    assert replaced.rows == 60 and [p.name for p in replaced.files] == ["train-00000-of-00001.parquet"]
+    assert replaced.rows == 60 and replaced.files == [out / "data" / "train-00000-of-00001.parquet"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "README.md", "data", "data/train-00000-of-00001.parquet"
+    ]  # the old export's three files are gone
+    assert "num_examples: 60\n" in (out / "README.md").read_text(encoding="utf-8")
     assert not list(tmp_path.glob(".export.*"))
 
 
