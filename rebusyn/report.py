@@ -35,7 +35,12 @@ class SourceReport:
     def drop(self, reason: str, where: str | None = None, detail: str | None = None) -> None:
         """Count a dropped item; with `where`, also record it (bounded) so the user can find it."""
         self.dropped[reason] += 1
-        if where is not None and len(self.errors) < MAX_ERRORS_RECORDED:
+        if where is not None:
+            self.record(reason, where, detail)
+
+    def record(self, reason: str, where: str, detail: str | None = None) -> None:
+        """Name a dropped item (bounded) without counting it (the count came with a unit's totals)."""
+        if len(self.errors) < MAX_ERRORS_RECORDED:
             self.errors.append({"reason": reason, "where": where, "detail": detail or ""})
 
     @property

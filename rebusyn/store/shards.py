@@ -32,7 +32,9 @@ DEFAULT_MAX_SHARD_BYTES = 512 * 2**20
 DEFAULT_COMMIT_EVERY = 1000
 _INITIAL_MAP_SIZE = 64 * 2**20
 # Data format 0.9 (v1) stays readable by py-lmdb < 3, which most training environments still run.
-_LMDB_OPEN = {"subdir": True, "meminit": False, "map_async": False}
+# meminit: zero the unused parts of pages, so the same samples give the same file bytes in any process
+# (uninitialized memory would differ between a local worker and a Ray task: tests/test_distributed.py)
+_LMDB_OPEN = {"subdir": True, "meminit": True, "map_async": False}
 
 
 def image_key(idx: int) -> bytes:
@@ -83,6 +85,7 @@ class ShardWriter:
         commit_every: int = DEFAULT_COMMIT_EVERY,
         on_shard: Callable[[str, pa.Table], None] | None = None,
         shard_keys: dict[bytes, bytes] | None = None,
+        shard_name: Callable[[int], str] | None = None,
     ) -> None:
         if max_shard_bytes <= 0 or commit_every <= 0:
             raise ValueError("max_shard_bytes and commit_every must be positive")
@@ -98,6 +101,8 @@ class ShardWriter:
         for key in self.shard_keys:
             if key == b"num-samples" or key.startswith((b"image-", b"label-", b"meta-")):
                 raise ValueError(f"shard key {key!r} would clash with the STR layout")
+        # the k-th shard's folder name (0-based); work units name theirs after the unit (synth)
+        self.shard_name = shard_name or (lambda k: f"{SHARD_PREFIX}{k:05d}")
         self.shards: list[Path] = []
         self.total = 0
         self.bytes_written = 0
@@ -162,11 +167,11 @@ class ShardWriter:
 
     # -- internals -------------------------------------------------------------------------------
     def _open_shard(self) -> None:
-        number = len(self.shards)
-        self._final = self.out_dir / f"{SHARD_PREFIX}{number:05d}"
+        name = self.shard_name(len(self.shards))
+        self._final = self.out_dir / name
         if self._final.exists():
             raise FileExistsError(f"refusing to overwrite finished shard {self._final}")
-        self._tmp = self.out_dir / f".{SHARD_PREFIX}{number:05d}.tmp-{os.getpid()}"
+        self._tmp = self.out_dir / f".{name}.tmp-{os.getpid()}"
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._env = lmdb.open(str(self._tmp), map_size=_INITIAL_MAP_SIZE, **_LMDB_OPEN)
         self._count = 0
