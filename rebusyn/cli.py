@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rebusyn import __version__
+from rebusyn.executors import DEFAULT_RETRIES, EXECUTORS
 from rebusyn.sample import CHARSETS, DEFAULT_CHARSET, DEFAULT_MAX_LEN
+from rebusyn.storage import is_remote
 from rebusyn.synth.engine import ENGINES
 
 
@@ -45,10 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     def add_command(name: str, **kw: str) -> argparse.ArgumentParser:
         return _add(name, parents=[common], **kw)
 
-    def with_root(p: argparse.ArgumentParser) -> None:
+    def with_root(p: argparse.ArgumentParser, remote: bool = False) -> None:
         p.add_argument(
-            "--root", type=Path, default=None, help="dataset root (default ./data or $REBUSYN_ROOT)"
-        )
+            "--root", type=_root_arg if remote else Path, default=None,
+            help="dataset root (default ./data or $REBUSYN_ROOT)"
+            + ("; also an fsspec URL such as s3://bucket/data" if remote else ""),
+        )  # fmt: skip
+
+    def with_executor(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--executor", choices=EXECUTORS, default="local",
+                       help="local: a process pool of --workers (default); ray: a Ray cluster")  # fmt: skip
+        p.add_argument("--ray-address", default=None,
+                       help="with --executor ray: auto or ray://host:10001 (default: start Ray here)")
+        p.add_argument("--retries", type=int, default=DEFAULT_RETRIES,
+                       help=f"attempts per work unit after the first (default {DEFAULT_RETRIES})")
 
     b = add_command("build", help="download, verify, parse, crop and shard real and public synthetic sources")
     b.add_argument(
@@ -101,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--n", type=parse_count, required=True, help="number of samples: 1e6, 1_000_000 or 1000000"
     )
-    with_root(s)
+    with_root(s, remote=True)
+    with_executor(s)
+    s.add_argument("--unit-size", type=int, default=None,
+                   help="samples per work unit and shard (default: from --n, 250 to 10,000)")  # fmt: skip
     s.add_argument(
         "--engine",
         default="fast",
@@ -203,6 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _root_arg(text: str) -> Path | str:
+    """A local root as a Path; an fsspec URL (s3://...) as it is (Path would fold its '//')."""
+    return text if is_remote(text) else Path(text)
+
+
 def _run(args: argparse.Namespace, progress: bool) -> int:
     root = getattr(args, "root", None) or default_root()
     if args.command == "build":
@@ -246,6 +266,10 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 config=args.config,
                 backgrounds=args.backgrounds,
                 progress=progress,
+                executor=args.executor,
+                ray_address=args.ray_address,
+                retries=args.retries,
+                unit_size=args.unit_size,
             )
         )
         print(format_summary(summary))

@@ -56,7 +56,8 @@ def _read_shards(root: Path) -> list[tuple[str, bytes, str, dict]]:
 def test_end_to_end_shards(runs: dict) -> None:
     root, summary = runs["w1"]
     assert summary.kept == N and summary.n_requested == N
-    assert summary.shards == 1 and summary.output_dir == root / "train" / "synth" / "trdg"
+    # one shard per work unit: the first covers indices 0-199, a second tops up the dropped ones
+    assert summary.shards == summary.units == 2 and summary.output_dir == root / "train" / "synth" / "trdg"
     assert not list(summary.output_dir.rglob("*.jpg")) and not list(summary.output_dir.rglob("*.png"))
     rows = _read_shards(root)
     assert len(rows) == N
@@ -80,7 +81,13 @@ def test_end_to_end_shards(runs: dict) -> None:
 def test_index_and_report(runs: dict) -> None:
     root, summary = runs["w1"]
     index = pq.read_table(summary.index).to_pandas()
-    assert len(index) == N and list(index["idx"]) == list(range(1, N + 1))
+    assert len(index) == N
+    # rows in unit order, 1-based within each unit's shard; keys name the rendered index
+    per_shard = index.groupby("shard", sort=False)["idx"].apply(list)
+    assert list(per_shard.index) == ["train/synth/trdg/shard-00000", "train/synth/trdg/shard-00001"]
+    assert all(v == list(range(1, len(v) + 1)) for v in per_shard)
+    rendered = [int(k.rsplit("/", 1)[1]) for k in index["key"]]
+    assert rendered == sorted(rendered) and len(set(rendered)) == N
     assert (index["source"] == "trdg").all() and (index["group"] == "S").all()
     report = json.loads(summary.report.read_text())
     assert report["status"] == "complete" and report["kept"] == N

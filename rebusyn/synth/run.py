@@ -10,30 +10,46 @@ retries) are counted in the report; more than `MAX_ATTEMPTS_FACTOR * n` indices 
 
 from __future__ import annotations
 
-import multiprocessing
+import functools
+import io
+import json
+import os
 import random
-import sys
+import shutil
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rebusyn.executors import pool_map
+import pyarrow.parquet as pq
+
+from rebusyn.executors import DEFAULT_RETRIES, UnitFailure, make_executor
 from rebusyn.report import SourceReport
-from rebusyn.sample import CHARSETS, Sample
-from rebusyn.store.dataset import SourceWriter
+from rebusyn.sample import CHARSETS
+from rebusyn.storage import Storage
+from rebusyn.store.index import INDEX_SCHEMA
 from rebusyn.synth import trdg_compat
 from rebusyn.synth.config import SynthConfig, default_config_path, load_config
 from rebusyn.synth.corpus import corpus_info, load_corpus
-from rebusyn.synth.engine import ENGINES, Dropped, EngineConfig, Rendered, engine_module
+from rebusyn.synth.engine import ENGINES, EngineConfig, engine_module
 from rebusyn.synth.fonts import PRINTABLE_ASCII, font_infos
+from rebusyn.synth.units import (
+    CONFIG_KEY,
+    GROUP,
+    SynthUnit,
+    UnitContext,
+    UnitResult,
+    plan_units,
+    run_unit,
+    top_up_units,
+    unit_size_for,
+)
 
-GROUP = "S"
-CONFIG_KEY = b"rebusyn-synth-config"  # in every shard of an engine with an effect config: the config, JSON
+__all__ = ["CONFIG_KEY", "GROUP", "SynthOptions", "SynthSummary", "synthesize", "format_summary"]
+
 MAX_ATTEMPTS_FACTOR = 10
-IN_FLIGHT_PER_WORKER = 8  # chunks submitted ahead per worker
 MIN_ATTEMPTS = 100  # so a tiny n still tolerates a few early drops
 FAIL_FAST_ERRORS = 20  # this many render errors before the first kept sample: something is broken
 
@@ -41,7 +57,7 @@ FAIL_FAST_ERRORS = 20  # this many render errors before the first kept sample: s
 @dataclass(frozen=True)
 class SynthOptions:
     n: int
-    root: Path
+    root: Path | str  # a local folder or an fsspec URL (s3://bucket/data): rebusyn.storage
     engine: str = "fast"  # rebusyn's renderer: 3.6-5x trdg per core, more effects (docs/synth.md)
     corpus: Path | None = None
     fonts: Path | None = None
@@ -54,6 +70,10 @@ class SynthOptions:
     progress: bool = True
     config: Path | None = None  # effect config (engines fast, scene); default recipes/synth/<engine>.yaml
     backgrounds: Path | None = None  # folder of background photos (engine scene); default trdg's
+    executor: str = "local"  # local (process pool of `workers`) | ray (docs/distributed.md)
+    ray_address: str | None = None  # with executor ray: auto, ray://host:10001; None starts Ray here
+    retries: int = DEFAULT_RETRIES  # attempts per work unit beyond the first
+    unit_size: int | None = None  # samples per work unit (default from n alone: rebusyn.synth.units)
 
 
 @dataclass
@@ -63,15 +83,16 @@ class SynthSummary:
     dropped: dict[str, int]
     elapsed_s: float
     samples_per_s: float
-    output_dir: Path
-    index: Path
-    report: Path
+    output_dir: Path | str  # str: a URL, for a remote root
+    index: Path | str
+    report: Path | str
     shards: int
     attempts: int = 0  # indices drawn: kept + dropped
     fonts_used: list[str] = field(default_factory=list, repr=False)
     fonts_excluded: dict[str, str] = field(default_factory=dict, repr=False)
     engine: str = "fast"
     config: str | None = None  # the effect config's stamp (file@version:sha)
+    units: int = 0  # work units that produced the output
 
 
 def format_summary(summary: SynthSummary) -> str:
@@ -80,7 +101,8 @@ def format_summary(summary: SynthSummary) -> str:
     return "\n".join([
         f"{summary.engine} (group S): kept {summary.kept} of {summary.n_requested} requested, dropped "
         f"{sum(summary.dropped.values())} ({dropped}); {summary.samples_per_s:.0f} samples/s in "
-        f"{summary.elapsed_s:.1f} s; {summary.shards} shard(s) in {summary.output_dir}",
+        f"{summary.elapsed_s:.1f} s; {summary.units} work unit(s), {summary.shards} shard(s) in "
+        f"{summary.output_dir}",
         f"  fonts: {len(summary.fonts_used)} used, {len(summary.fonts_excluded)} excluded"
         + (f" ({', '.join(sorted(summary.fonts_excluded))})" if summary.fonts_excluded else ""),
         f"  index {summary.index}; report {summary.report}"
@@ -105,11 +127,6 @@ def _validate(opts: SynthOptions) -> None:
         raise ValueError(f"height must be in 16..256 px, got {opts.height}")
     if opts.seed < 0:
         raise ValueError(f"seed must be >= 0 (numpy SeedSequence), got {opts.seed}")
-
-
-def _chunk_size(n: int, workers: int) -> int:
-    # Small enough to balance workers and to stop soon after n is reached, large enough to amortize IPC.
-    return max(8, min(64, n // (workers * 8) or 8))
 
 
 def synthesize(opts: SynthOptions) -> SynthSummary:
@@ -160,89 +177,160 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         prepare(config)
 
     max_attempts = max(MAX_ATTEMPTS_FACTOR * opts.n, MIN_ATTEMPTS)
-    chunk = _chunk_size(opts.n, opts.workers)
-    pool = None
-    saved_random = random.getstate()
-    if opts.workers > 1:
-        # The pool starts before the writer opens LMDB/Parquet files or tqdm starts its thread. fork shares
-        # the already-loaded corpus; elsewhere (macOS, Windows) spawn reloads it once per worker.
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        if opts.engine == "trdg":
-            trdg_compat.apply()  # import + patch trdg once here, so forked workers inherit it
-        pool = multiprocessing.get_context(method).Pool(
-            opts.workers, initializer=module.init_worker, initargs=(config,))
+    unit_size = opts.unit_size or unit_size_for(opts.n)
+    storage = Storage(opts.root)
+    final_rel = f"train/synth/{source}"
+    ctx = UnitContext(
+        engine=opts.engine, config=config, effects=effects, seed=opts.seed, source=source,
+        storage=storage, publish_rel=final_rel if storage.local is None else f"train/synth/.{source}.staging",
+        final_rel=final_rel, work_dir="", max_shard_bytes=opts.max_shard_bytes,
+    )
+    if storage.local is not None:
+        # Scratch and staging inside the root: publishing a shard is a rename on one filesystem, and the
+        # old build stays readable until the new one is complete.
+        work = storage.local / "train" / "synth" / f".{source}.work"
+        for rel in (ctx.publish_rel, f"train/synth/.{source}.work"):
+            storage.remove(rel)  # leftovers of an interrupted run
     else:
-        module.init_worker(config)
+        work = Path(tempfile.mkdtemp(prefix=f"rebusyn-{source}-"))
+        storage.remove(final_rel)  # an object store has no rename: the old build goes first (docs)
+    ctx = replace(ctx, work_dir=str(work))
 
-    kept = 0
-    attempts = 0
-    render_errors = 0
-    dropped: Counter = Counter()
+    executor = make_executor(opts.executor, workers=opts.workers, retries=opts.retries,
+                             ray_address=opts.ray_address)  # fmt: skip
+    saved_random = random.getstate()
+    if opts.workers > 1 and opts.engine == "trdg":
+        trdg_compat.apply()  # import + patch trdg once here, so forked workers inherit it
+    results: dict[int, UnitResult] = {}
+    failed: list[tuple[SynthUnit, UnitFailure]] = []
+    units = plan_units(opts.n, unit_size)
+    report.options.update({"executor": opts.executor, "unit_size": unit_size, "retries": opts.retries})
     try:
-        writer = SourceWriter(
-            opts.root, source, GROUP, max_shard_bytes=opts.max_shard_bytes,
-            shard_keys={CONFIG_KEY: effects.to_json()} if effects else None,
-        )
-        with writer, _progress(opts) as bar:
-            for result in _results(pool, module.render_chunk, chunk, max_attempts):
-                attempts = result.index + 1
-                if isinstance(result, Dropped):
-                    dropped[result.reason] += 1
-                    key = f"{source}/{opts.seed}/{result.index}"
-                    if result.reason == "render_error":
-                        render_errors += 1
-                        report.drop(result.reason, where=key, detail=result.detail)
-                        if kept == 0 and render_errors >= FAIL_FAST_ERRORS:
-                            raise RuntimeError(f"{source} failed on the first {render_errors} renders; "
-                                               f"last error: {result.detail}")
-                    elif result.reason == "no_font_for_text":
-                        report.drop(result.reason, where=key, detail=result.detail)
-                    else:
-                        report.drop(result.reason)
-                    continue
-                writer.add(_sample(result, source, opts.seed, effects))
-                kept += 1
-                bar.update(1)
-                if kept == opts.n:
-                    break
-            if kept < opts.n:
-                raise RuntimeError(
-                    f"{source}: only {kept} of {opts.n} samples kept after {attempts} indices "
-                    f"(limit {max_attempts}); drops: {dict(dropped)}. The corpus, --charset or "
-                    f"--max-len reject too many texts.")
-            output = writer.close()
+        with _progress(opts) as bar:
+            while units:
+                for position, outcome in executor.run(functools.partial(run_unit, ctx), units):
+                    if isinstance(outcome, UnitFailure):
+                        failed.append((units[position], outcome))
+                        continue
+                    results[outcome.number] = outcome
+                    bar.update(outcome.kept)
+                    _fail_fast(source, results)
+                units = [] if failed else _next_units(results, units, opts.n, unit_size, max_attempts, source)
+        if failed:
+            lines = "; ".join(f"unit {u.number} (indices {u.start}-{u.stop - 1}): {f.error} after "
+                              f"{f.attempts} attempt(s)" for u, f in failed)  # fmt: skip
+            raise UnitsFailed(f"{source}: {len(failed)} work unit(s) failed: {lines}. Nothing was published "
+                              "as the build's output; rerun the same command to finish it.")  # fmt: skip
+        ordered = [results[k] for k in sorted(results)]
+        index_rel = f"index/{source}.parquet"
+        storage.write_bytes(index_rel, _index_bytes(ordered))
+        if storage.local is not None:
+            _swap_in(storage.local, ctx.publish_rel, final_rel)
     except BaseException:
-        report.kept = kept
+        report.kept = sum(r.kept for r in results.values())
+        for r in results.values():
+            report.dropped.update(r.dropped)
+        if failed:
+            report.output = {"failed_units": [
+                {"unit": u.number, "start": u.start, "stop": u.stop, "attempts": f.attempts, "error": f.error}
+                for u, f in failed
+            ]}  # fmt: skip
         report.finish("failed")
-        report.write(opts.root)
+        storage.write_bytes(f"reports/{source}.json", _report_bytes(report))
         raise
     finally:
-        if pool is not None:
-            if sys.exc_info()[0] is None:
-                pool.close()  # the chunks still in flight finish (a few), then the workers exit
-            else:
-                pool.terminate()
-            pool.join()
-        else:
+        executor.close()
+        shutil.rmtree(work, ignore_errors=True)
+        if opts.workers <= 1 and opts.executor == "local":
             random.setstate(saved_random)  # trdg seeds the global `random`; give the caller theirs back
 
+    kept = sum(r.kept for r in ordered)
+    attempts = max((r.last_index + 1 for r in ordered), default=0)
+    dropped: Counter = Counter()
+    for r in ordered:
+        dropped.update(r.dropped)
+        for reason, where, detail in r.problems:
+            report.record(reason, where, detail)
+    report.dropped.update(dropped)
     report.kept = kept
+    shards = [shard for r in ordered for shard in r.shards]
     report.output = {
-        "dir": str(output.directory), "index": str(output.index), "samples": output.samples,
-        "image_bytes": output.image_bytes, "attempts": attempts,
-        "shards": [str(p.relative_to(Path(opts.root))) for p in output.shards],
+        "dir": storage.url(final_rel), "index": storage.url(index_rel), "samples": kept,
+        "image_bytes": sum(r.image_bytes for r in ordered), "attempts": attempts,
+        "units": len(ordered), "shards": shards,
     }
     report.finish("complete")
-    report_file = report.write(opts.root)
+    report_rel = f"reports/{source}.json"
+    storage.write_bytes(report_rel, _report_bytes(report))
     elapsed = time.time() - started
+    local = storage.local
     return SynthSummary(
         n_requested=opts.n, kept=kept, dropped=dict(sorted(dropped.items())), elapsed_s=round(elapsed, 3),
-        samples_per_s=round(kept / elapsed, 1) if elapsed > 0 else 0.0, output_dir=output.directory,
-        index=output.index, report=report_file, shards=len(output.shards), attempts=attempts,
-        fonts_used=[f.name for f in usable],
+        samples_per_s=round(kept / elapsed, 1) if elapsed > 0 else 0.0,
+        output_dir=local / final_rel if local else storage.url(final_rel),
+        index=local / index_rel if local else storage.url(index_rel),
+        report=local / report_rel if local else storage.url(report_rel), shards=len(shards),
+        attempts=attempts, fonts_used=[f.name for f in usable],
         fonts_excluded={f.name: f.problem for f in infos if not f.usable},
-        engine=opts.engine, config=effects.stamp() if effects else None,
+        engine=opts.engine, config=effects.stamp() if effects else None, units=len(ordered),
     )
+
+
+class UnitsFailed(RuntimeError):
+    """Some work units failed on every attempt; the message lists them."""
+
+
+def _fail_fast(source: str, results: dict[int, UnitResult]) -> None:
+    if any(r.kept for r in results.values()):
+        return
+    errors = [p for r in results.values() for p in r.problems if p[0] == "render_error"]
+    if len(errors) >= FAIL_FAST_ERRORS:
+        raise RuntimeError(f"{source} failed on the first {len(errors)} renders; last error: {errors[-1][2]}")
+
+
+def _next_units(results: dict[int, UnitResult], done: list[SynthUnit], n: int, unit_size: int,
+                max_attempts: int, source: str) -> list[SynthUnit]:  # fmt: skip
+    """Top-up units for the samples still missing after drops, or [] when `n` are kept."""
+    kept = sum(r.kept for r in results.values())
+    if kept >= n:
+        return []
+    rendered = sum(r.rendered for r in results.values())
+    next_number = max(results) + 1
+    next_index = max(u.stop for u in done)
+    units = top_up_units(next_number, next_index, n - kept, unit_size, kept / max(rendered, 1), max_attempts)
+    if not units:
+        dropped: Counter = Counter()
+        for r in results.values():
+            dropped.update(r.dropped)
+        raise RuntimeError(
+            f"{source}: only {kept} of {n} samples kept after {next_index} indices "
+            f"(limit {max_attempts}); drops: {dict(dropped)}. The corpus, --charset or "
+            f"--max-len reject too many texts.")
+    return units
+
+
+def _index_bytes(results: list[UnitResult]) -> bytes:
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, INDEX_SCHEMA, compression="zstd") as writer:
+        for r in results:
+            for table in r.tables:
+                writer.write_table(table)  # one row group per shard, like IndexWriter
+    return buffer.getvalue()
+
+
+def _report_bytes(report: SourceReport) -> bytes:
+    return (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _swap_in(root: Path, staged_rel: str, final_rel: str) -> None:
+    """Replace `final_rel` by the staged folder; the previous build is removed only once it is replaced."""
+    staged, final = root / staged_rel, root / final_rel
+    staged.mkdir(parents=True, exist_ok=True)  # n = 0 still gives an (empty) source folder
+    previous = final.with_name(f".{final.name}.previous-{os.getpid()}")
+    if final.exists():
+        os.replace(final, previous)
+    os.replace(staged, final)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _effect_config(opts: SynthOptions, module: Any) -> SynthConfig | None:
@@ -253,27 +341,6 @@ def _effect_config(opts: SynthOptions, module: Any) -> SynthConfig | None:
             raise ValueError(f"engine {opts.engine} takes no --config")
         return None
     return load_config(opts.config or default_config_path(opts.engine), opts.engine, schema)
-
-
-def _results(pool: Any, render_chunk: Any, chunk: int, max_attempts: int) -> Iterator[Rendered | Dropped]:
-    """Results for indices 0, 1, 2, ... in order. With a pool, at most IN_FLIGHT_PER_WORKER chunks per
-    worker are submitted and not yet consumed: the main process never queues unbounded work, and when the
-    n-th sample is kept only those few chunks are left to finish (the pool is then closed and joined, not
-    terminated mid-write)."""
-    bounds = ((s, min(s + chunk, max_attempts)) for s in range(0, max_attempts, chunk))
-    if pool is None:
-        for b in bounds:
-            yield from render_chunk(b)
-        return
-    limit = IN_FLIGHT_PER_WORKER * pool._processes  # noqa: SLF001 - the pool's size, as created above
-    for results in pool_map(pool, render_chunk, bounds, limit):
-        yield from results
-
-
-def _sample(r: Rendered, source: str, seed: int, effects: SynthConfig | None) -> Sample:
-    extra = {**r.extra, "config": effects.stamp()} if effects else r.extra
-    return Sample(image=r.image, label=r.label, label_raw=r.text, source=source, group=GROUP,
-                  key=f"{source}/{seed}/{r.index}", width=r.width, height=r.height, extra=extra)
 
 
 class _NoBar:
