@@ -6,8 +6,10 @@ import functools
 import importlib
 import logging
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +18,23 @@ import numpy as np
 from tqdm import tqdm
 
 from rebusyn.crop import CROP_MODES, CropError, crop_word, decode_image, encode_jpeg
-from rebusyn.executors import ordered_map
+from rebusyn.executors import DEFAULT_RETRIES, EXECUTORS, UnitFailure, make_executor, ordered_map
 from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fetch_archives, safe_extract
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
 from rebusyn.report import SourceReport
 from rebusyn.sample import CUSTOM_GROUP, GROUPS, REAL_GROUPS, TEST_GROUP, LabelPolicy, Sample
 from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.storage import Storage, is_remote
 from rebusyn.store.dataset import SourceWriter
-from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES
+from rebusyn.store.index import index_path
+from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES, find_shards
 
 log = logging.getLogger("rebusyn.build")
 
 
 @dataclass(frozen=True)
 class BuildOptions:
-    root: Path
+    root: Path | str  # a local folder, or an fsspec URL (s3://bucket/data) built through work units
     groups: tuple[str, ...] = REAL_GROUPS
     sources: tuple[str, ...] = ()
     from_dir: Path | None = None
@@ -48,6 +52,10 @@ class BuildOptions:
     )
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
     progress: bool = True
+    executor: str = "local"  # local: sources one after another here; ray: one Ray task per source
+    ray_address: str | None = None
+    retries: int = DEFAULT_RETRIES  # attempts per source task after the first (executor ray, remote roots)
+    work_dir: Path | None = None  # with a remote --root: local folder for downloads and staging
 
 
 @dataclass
@@ -57,8 +65,8 @@ class SourceSummary:
     kept: int
     dropped: dict[str, int]
     elapsed_s: float
-    output: Path
-    report: Path
+    output: Path | str  # str: a URL, for a remote root
+    report: Path | str
     shards: int
     inputs: list[dict[str, Any]] = field(default_factory=list)
     images: int = 0
@@ -99,13 +107,20 @@ def build(opts: BuildOptions) -> BuildResult:
     policy = LabelPolicy(opts.charset, opts.max_len)  # validates charset/max_len before any work
     if opts.crop not in CROP_MODES:
         raise ValueError(f"unknown crop mode {opts.crop!r}; choose one of {', '.join(CROP_MODES)}")
+    if is_remote(opts.root) and (opts.custom is not None or opts.dedup):
+        raise ValueError(f"--root {opts.root}: --custom and --dedup need a local root (build, then copy)")
+    if opts.executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {opts.executor!r}; choose one of {', '.join(EXECUTORS)}")
     if opts.custom is not None:
         result = BuildResult([build_custom(opts.custom, opts, policy)], [])
     else:
         recipes, empty = select_recipes((TEST_GROUP,) if opts.test else opts.groups, opts.sources)
         for group in empty:
             log.warning("group %s: no source recipes yet, nothing to build", group)
-        result = BuildResult([build_source(r, opts, policy) for r in recipes], empty)
+        if opts.executor == "local" and not is_remote(opts.root):
+            result = BuildResult([build_source(r, opts, policy) for r in recipes], empty)
+        else:
+            result = BuildResult(_build_units([r.name for r in recipes], opts, policy), empty)
     if opts.dedup:
         from rebusyn.dedup import DedupOptions, dedup
 
@@ -115,6 +130,73 @@ def build(opts: BuildOptions) -> BuildResult:
             )
         )
     return result
+
+
+class SourcesFailed(RuntimeError):
+    """Some sources failed on every attempt of their work unit; the message lists them."""
+
+
+@dataclass(frozen=True)
+class _Published:
+    """What a source task hands back for a remote root: its summary, and the index and report the driver
+    writes once the shards are published."""
+
+    summary: SourceSummary
+    index: bytes
+    report: bytes
+
+
+def _build_units(names: list[str], opts: BuildOptions, policy: LabelPolicy) -> list[SourceSummary]:
+    """One work unit per source (`--executor ray`, or a remote root): each builds its source exactly as a
+    local build does, so the shards and index are byte-identical; results come back in recipe order."""
+    storage = Storage(opts.root)
+    executor = make_executor(opts.executor, workers=1, retries=opts.retries, ray_address=opts.ray_address,
+                             cpus_per_unit=opts.workers)  # fmt: skip
+    unit = functools.partial(_build_unit, opts, policy)
+    done: dict[int, SourceSummary] = {}
+    failed: list[str] = []
+    try:
+        for position, outcome in executor.run(unit, names):
+            if isinstance(outcome, UnitFailure):
+                failed.append(f"{names[position]}: {outcome.error} after {outcome.attempts} attempt(s)")
+                continue
+            if isinstance(outcome, _Published):  # remote root: the shards are up, now index and report
+                source = outcome.summary.source
+                storage.write_bytes(f"index/{source}.parquet", outcome.index)
+                storage.write_bytes(f"reports/{source}.json", outcome.report)
+                outcome = outcome.summary
+            done[position] = outcome
+    finally:
+        executor.close()
+    if failed:
+        built = ", ".join(names[p] for p in sorted(done)) or "none"
+        raise SourcesFailed(f"{len(failed)} source(s) failed: {'; '.join(failed)}. Built: {built}. "
+                            "Rerun the same command to build the failed ones.")  # fmt: skip
+    return [done[p] for p in sorted(done)]
+
+
+def _build_unit(opts: BuildOptions, policy: LabelPolicy, name: str) -> SourceSummary | _Published:
+    """Build one source in a worker: straight into a local (or shared) root, or into a local work folder
+    whose shards are then published to the remote root."""
+    recipe = load_recipe(name)
+    if not is_remote(opts.root):
+        return build_source(recipe, replace(opts, executor="local"), policy)
+    storage = Storage(opts.root)
+    work = Path(opts.work_dir) if opts.work_dir else Path(tempfile.gettempdir()) / "rebusyn-work"
+    # downloads and extractions stay in the work folder, so a rerun on this machine does not fetch again
+    summary = build_source(recipe, replace(opts, root=work, executor="local"), policy)
+    rel = summary.output.relative_to(work).as_posix()
+    storage.remove(rel)  # an object store has no rename: the old build of this source goes first
+    shards = find_shards(summary.output) if summary.group != TEST_GROUP else [summary.output]
+    for shard in shards:
+        target = rel if shard == summary.output else f"{rel}/{shard.relative_to(summary.output).as_posix()}"
+        storage.publish_dir(shard, target)
+    index = index_path(work, summary.source).read_bytes()
+    report = summary.report.read_bytes()
+    shutil.rmtree(summary.output, ignore_errors=True)
+    report_url = storage.url(f"reports/{summary.source}.json")
+    published = replace(summary, output=storage.url(rel), report=report_url)
+    return _Published(published, index, report)
 
 
 CUSTOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

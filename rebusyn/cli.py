@@ -72,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--sources", type=_csv, default=(), help="comma-separated source names (overrides --groups)"
     )
-    with_root(b)
+    with_root(b, remote=True)
+    with_executor(b)
+    b.add_argument("--work-dir", type=Path, default=None,
+                   help="with a remote --root (s3://...): local folder for downloads and staging")
     b.add_argument(
         "--from", dest="from_dir", type=Path, default=None, help="folder with archives downloaded by hand"
     )
@@ -245,6 +248,10 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 custom=args.custom,
                 dedup=args.dedup,
                 progress=progress,
+                executor=args.executor,
+                ray_address=args.ray_address,
+                retries=args.retries,
+                work_dir=args.work_dir,
             )
         )
         print(format_summary(result, root))

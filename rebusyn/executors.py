@@ -241,7 +241,10 @@ class RayExecutor:
                 try:
                     yield position, ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - retries are exhausted: report the unit
-                    yield position, UnitFailure(position, self.retries + 1, f"{type(exc).__name__}: {exc}")
+                    # RayTaskError's text is the remote traceback; the user wants the error itself
+                    cause = getattr(exc, "cause", None) or exc
+                    error = f"{type(cause).__name__}: {cause}"
+                    yield position, UnitFailure(position, self.retries + 1, error)
 
     def close(self) -> None:
         import ray

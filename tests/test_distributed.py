@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from pathlib import Path
 
-import fsspec
 import lmdb
 import pyarrow.parquet as pq
 import pytest
@@ -116,30 +114,6 @@ def test_unit_errors_are_retried_then_reported() -> None:
     assert results[0] == 10 and results[1] == 30
     assert isinstance(results[2], UnitFailure) and results[2].attempts == 2
     assert "ValueError: always" in results[2].error
-
-
-@pytest.fixture(scope="module")
-def s3_server():  # noqa: ANN201
-    """One moto S3 server on 127.0.0.1 for the module (fsspec caches filesystems by their arguments, so
-    a second server on another port would be missed by the cached client)."""
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        yield fsspec.filesystem("s3")
-    server.stop()
-
-
-@pytest.fixture()
-def s3(s3_server):  # noqa: ANN001, ANN201
-    bucket = f"rebusyn-{uuid.uuid4().hex[:12]}"
-    s3_server.mkdir(bucket)
-    return s3_server, bucket
 
 
 def test_s3_root_gets_the_same_bytes(reference: Path, tmp_path: Path, s3) -> None:  # noqa: ANN001
