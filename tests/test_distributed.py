@@ -96,6 +96,8 @@ def test_exhausted_retries_list_the_unit_and_a_rerun_finishes(
     monkeypatch.delenv(FAULT_KILL_ENV)
     run(out, workers=2, retries=0)
     assert digest_tree(out) == digest_tree(reference)
+    report = json.loads((out / "reports" / "fast.json").read_text())
+    assert report["output"]["resumed_units"] == 2  # units 0 and 1 had finished: not rendered again
     no_leftovers(out)
 
 

@@ -11,6 +11,7 @@ retries) are counted in the report; more than `MAX_ATTEMPTS_FACTOR * n` indices 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import os
@@ -25,6 +26,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from rebusyn import __version__
 from rebusyn.executors import DEFAULT_RETRIES, UnitFailure, make_executor
 from rebusyn.report import SourceReport
 from rebusyn.sample import CHARSETS
@@ -41,6 +43,7 @@ from rebusyn.synth.units import (
     SynthUnit,
     UnitContext,
     UnitResult,
+    load_result,
     plan_units,
     run_unit,
     top_up_units,
@@ -180,20 +183,28 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
     unit_size = opts.unit_size or unit_size_for(opts.n)
     storage = Storage(opts.root)
     final_rel = f"train/synth/{source}"
+    state_rel = f"train/synth/.{source}.state"
     ctx = UnitContext(
         engine=opts.engine, config=config, effects=effects, seed=opts.seed, source=source,
         storage=storage, publish_rel=final_rel if storage.local is None else f"train/synth/.{source}.staging",
-        final_rel=final_rel, work_dir="", max_shard_bytes=opts.max_shard_bytes,
+        final_rel=final_rel, state_rel=state_rel, work_dir="", max_shard_bytes=opts.max_shard_bytes,
     )
+    report.options.update({"unit_size": unit_size})
+    identity = _run_identity(report.options)
+    resuming = _same_run(storage, state_rel, identity)
     if storage.local is not None:
         # Scratch and staging inside the root: publishing a shard is a rename on one filesystem, and the
         # old build stays readable until the new one is complete.
         work = storage.local / "train" / "synth" / f".{source}.work"
-        for rel in (ctx.publish_rel, f"train/synth/.{source}.work"):
-            storage.remove(rel)  # leftovers of an interrupted run
+        storage.remove(f"train/synth/.{source}.work")  # scratch of an interrupted run: never whole
     else:
         work = Path(tempfile.mkdtemp(prefix=f"rebusyn-{source}-"))
-        storage.remove(final_rel)  # an object store has no rename: the old build goes first (docs)
+    if not resuming:
+        # A different run (or none) left these: start clean. On an object store, which has no rename, the
+        # old build goes first (docs/distributed.md).
+        storage.remove(ctx.publish_rel)
+        storage.remove(state_rel)
+        storage.write_bytes(f"{state_rel}/run.json", json.dumps({"identity": identity}).encode("utf-8"))
     ctx = replace(ctx, work_dir=str(work))
 
     executor = make_executor(opts.executor, workers=opts.workers, retries=opts.retries,
@@ -204,13 +215,23 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
     results: dict[int, UnitResult] = {}
     failed: list[tuple[SynthUnit, UnitFailure]] = []
     units = plan_units(opts.n, unit_size)
-    report.options.update({"executor": opts.executor, "unit_size": unit_size, "retries": opts.retries})
+    report.options.update({"executor": opts.executor, "retries": opts.retries})
+    resumed = 0
     try:
         with _progress(opts) as bar:
             while units:
-                for position, outcome in executor.run(functools.partial(run_unit, ctx), units):
+                todo = []
+                for unit in units:  # units an interrupted run finished are not redone
+                    saved = load_result(storage, state_rel, unit.number) if resuming else None
+                    if saved is None:
+                        todo.append(unit)
+                    else:
+                        results[unit.number] = saved
+                        resumed += 1
+                        bar.update(saved.kept)
+                for position, outcome in executor.run(functools.partial(run_unit, ctx), todo):
                     if isinstance(outcome, UnitFailure):
-                        failed.append((units[position], outcome))
+                        failed.append((todo[position], outcome))
                         continue
                     results[outcome.number] = outcome
                     bar.update(outcome.kept)
@@ -220,12 +241,14 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
             lines = "; ".join(f"unit {u.number} (indices {u.start}-{u.stop - 1}): {f.error} after "
                               f"{f.attempts} attempt(s)" for u, f in failed)  # fmt: skip
             raise UnitsFailed(f"{source}: {len(failed)} work unit(s) failed: {lines}. Nothing was published "
-                              "as the build's output; rerun the same command to finish it.")  # fmt: skip
+                              "as the output; rerun the same command to finish: the units that did "
+                              "finish are kept and not redone.")  # fmt: skip
         ordered = [results[k] for k in sorted(results)]
         index_rel = f"index/{source}.parquet"
         storage.write_bytes(index_rel, _index_bytes(ordered))
         if storage.local is not None:
             _swap_in(storage.local, ctx.publish_rel, final_rel)
+        storage.remove(state_rel)
     except BaseException:
         report.kept = sum(r.kept for r in results.values())
         for r in results.values():
@@ -257,7 +280,7 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
     report.output = {
         "dir": storage.url(final_rel), "index": storage.url(index_rel), "samples": kept,
         "image_bytes": sum(r.image_bytes for r in ordered), "attempts": attempts,
-        "units": len(ordered), "shards": shards,
+        "units": len(ordered), "resumed_units": resumed, "shards": shards,
     }
     report.finish("complete")
     report_rel = f"reports/{source}.json"
@@ -274,6 +297,24 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         fonts_excluded={f.name: f.problem for f in infos if not f.usable},
         engine=opts.engine, config=effects.stamp() if effects else None, units=len(ordered),
     )
+
+
+_NOT_IDENTITY = ("workers", "executor", "retries")  # how a run is executed, not what it produces
+
+
+def _run_identity(options: dict[str, Any]) -> str:
+    """sha256 of everything that decides a run's output (engine, n, seed, config, corpus and font hashes,
+    unit size, ...): a rerun resumes an interrupted run only when this matches."""
+    kept = {k: v for k, v in options.items() if k not in _NOT_IDENTITY}
+    payload = json.dumps({"options": kept, "rebusyn": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _same_run(storage: Storage, state_rel: str, identity: str) -> bool:
+    try:
+        return json.loads(storage.read_bytes(f"{state_rel}/run.json")) == {"identity": identity}
+    except (OSError, ValueError):
+        return False
 
 
 class UnitsFailed(RuntimeError):

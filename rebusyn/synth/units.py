@@ -13,6 +13,8 @@ index ranges sized from the keep rate seen so far (the results, and so the rates
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import os
 import shutil
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from rebusyn.executors import maybe_inject_fault
 from rebusyn.sample import Sample
@@ -61,6 +64,7 @@ class UnitContext:
     storage: Storage
     publish_rel: str  # where units publish their shards (a staging folder for a local root)
     final_rel: str  # where the shards end up: what the index names
+    state_rel: str  # where finished units leave their results, so a rerun after a kill skips them
     work_dir: str  # local scratch for writing shards before publishing
     max_shard_bytes: int
 
@@ -177,4 +181,44 @@ def run_unit(ctx: UnitContext, unit: SynthUnit) -> UnitResult:
         result.tables.append(pa.Table.from_arrays([column, *rows.select(ROW_SCHEMA.names).columns],
                                                   schema=INDEX_SCHEMA))  # fmt: skip
         result.shards.append(rel)
+    save_result(ctx.storage, ctx.state_rel, result)  # after the shards: a result names only published ones
     return result
+
+
+def _result_files(state_rel: str, number: int) -> tuple[str, str]:
+    return f"{state_rel}/unit-{number:05d}.rows.parquet", f"{state_rel}/unit-{number:05d}.json"
+
+
+def save_result(storage: Storage, state_rel: str, result: UnitResult) -> None:
+    """A finished unit's result: its index rows (one row group per shard), then its counts; the JSON,
+    written last, is what marks the unit as done."""
+    rows_rel, json_rel = _result_files(state_rel, result.number)
+    buffer = io.BytesIO()
+    with pq.ParquetWriter(buffer, INDEX_SCHEMA, compression="zstd") as writer:
+        for table in result.tables:
+            writer.write_table(table)
+    storage.write_bytes(rows_rel, buffer.getvalue())
+    summary = {"number": result.number, "kept": result.kept, "rendered": result.rendered,
+               "last_index": result.last_index, "dropped": dict(result.dropped),
+               "problems": [list(p) for p in result.problems], "shards": result.shards,
+               "image_bytes": result.image_bytes}  # fmt: skip
+    storage.write_bytes(json_rel, json.dumps(summary, sort_keys=True).encode("utf-8"))
+
+
+def load_result(storage: Storage, state_rel: str, number: int) -> UnitResult | None:
+    """The saved result of unit `number`, or None if it did not finish (or its files are unreadable)."""
+    rows_rel, json_rel = _result_files(state_rel, number)
+    if not storage.exists(json_rel):
+        return None
+    try:
+        summary = json.loads(storage.read_bytes(json_rel))
+        rows = pq.ParquetFile(io.BytesIO(storage.read_bytes(rows_rel)))
+        tables = [rows.read_row_group(i) for i in range(rows.num_row_groups)]
+    except (OSError, ValueError, pa.ArrowException):
+        return None  # torn by a crash of the storage itself: the unit simply runs again
+    return UnitResult(
+        number=summary["number"], kept=summary["kept"], rendered=summary["rendered"],
+        last_index=summary["last_index"], dropped=Counter(summary["dropped"]),
+        problems=[tuple(p) for p in summary["problems"]], tables=tables, shards=summary["shards"],
+        image_bytes=summary["image_bytes"],
+    )  # fmt: skip
