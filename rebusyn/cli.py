@@ -189,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dd.add_argument("--workers", type=int, default=1)
     dd.add_argument("--sheet", type=Path, default=None, help="write a PNG of sample pairs side by side")
+    with_executor(dd)
 
     d = add_command("demo", help="sample mirror -> build -> synth -> mix 3:1 -> HF dataset, offline")
     d.add_argument("--root", type=Path, default=Path("demo-data"))
@@ -322,6 +323,9 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 workers=args.workers,
                 sheet=args.sheet,
                 progress=progress,
+                executor=args.executor,
+                ray_address=args.ray_address,
+                retries=args.retries,
             )
         )
         print(format_summary(summary))

@@ -47,7 +47,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from rebusyn import __version__
-from rebusyn.executors import ordered_map
+from rebusyn.executors import DEFAULT_RETRIES, EXECUTORS, UnitFailure, make_executor
 from rebusyn.sample import SYNTH_GROUP, TEST_GROUP
 from rebusyn.store.index import fingerprint
 from rebusyn.store.shards import ShardReader, image_key
@@ -157,6 +157,9 @@ class DedupOptions:
     workers: int = 1
     sheet: Path | None = None
     progress: bool = True
+    executor: str = "local"  # where the hashing runs: local (`workers` processes) | ray (a Ray cluster)
+    ray_address: str | None = None  # with executor ray: auto, ray://host:10001; None starts Ray here
+    retries: int = DEFAULT_RETRIES  # attempts per hashing task beyond the first
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -171,6 +174,10 @@ class DedupOptions:
             raise ValueError(f"threshold must be in 0..{MAX_THRESHOLD} (bits of 64), got {self.threshold}")
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")
+        if self.executor not in EXECUTORS:
+            raise ValueError(f"unknown executor {self.executor!r}; choose one of {', '.join(EXECUTORS)}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
 
 
 @dataclass
@@ -755,28 +762,10 @@ def _hash_sources(
         idxs = items.column("idx").to_numpy()[need]
         order = np.lexsort((idxs, shards))  # shard by shard, key order inside: sequential LMDB reads
         need, shards, idxs = need[order], shards[order], idxs[order]
-        cuts = np.flatnonzero(np.r_[True, shards[1:] != shards[:-1], True])
-        tasks: list[tuple[str, np.ndarray]] = []
-        rows_of_task: list[np.ndarray] = []
-        # several tasks per worker even for one shard, so a pool stays busy to the end
-        per_task = (
-            TASK_CROPS
-            if opts.workers == 1
-            else max(256, min(TASK_CROPS, -(-len(need) // (8 * opts.workers))))
-        )
-        for a, b in zip(cuts[:-1], cuts[1:]):
-            for s in range(a, b, per_task):
-                e = min(s + per_task, b)
-                tasks.append((str(opts.root / shards[a]), idxs[s:e].astype(np.int64)))
-                rows_of_task.append(need[s:e])
-        bar = tqdm(total=len(need), desc="dedup: hashing", unit="crop", disable=not opts.progress)
-        for rows, (pix, ph, ph256, flat, ok) in zip(
-            rows_of_task, ordered_map(_hash_task, tasks, opts.workers, chunksize=1)
-        ):
-            hashes.put(rows, _Hashes(pix, ph, ph256, flat, ok))
-            bar.update(len(rows))
-        bar.close()
-    hash_s = time.perf_counter() - started
+        hashes_now, hash_s = _hash_rows(opts, need, shards, idxs, items.column("source"))
+        hashes.put(need, hashes_now)
+    else:
+        hash_s = time.perf_counter() - started
     if len(copies):
         hashes.put(copies, hashes.take(copy_from))
     counts["hashed"] = len(need)
@@ -796,6 +785,94 @@ def _hash_sources(
     meta = {"version": HASH_VERSION, "sources": dict(sorted(keep_prints.items()))}
     _write_parquet(cache_path, out.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()}))
     return items, hashes, dict(counts), hash_s
+
+
+class HashingFailed(RuntimeError):
+    """Hashing tasks failed on every attempt; the message names their shards. Nothing was written."""
+
+
+def _hash_rows(
+    opts: DedupOptions, rows: np.ndarray, shards: np.ndarray, idxs: np.ndarray, sources: pa.ChunkedArray
+) -> tuple[_Hashes, float]:
+    """Decode and hash the crops (shards[k], idxs[k]), sorted by shard then idx, on `opts.executor`.
+
+    Returns their hashes in that order and the seconds spent hashing (Ray's start-up excluded). A task is
+    a run of up to TASK_CROPS crops of one shard; its result is put back by its position, so the hashes
+    depend on neither the executor nor the task size. Local runs use LocalExecutor rather than
+    ordered_map: as fast on 15,694 crops (1.85 s on 1 worker, 0.95 s on 2, both), and a killed worker
+    costs a retry instead of hanging the pool."""
+    executor = make_executor(
+        opts.executor, workers=opts.workers, retries=opts.retries, ray_address=opts.ray_address
+    )
+    try:
+        parallel = opts.workers if opts.executor == "local" else _cluster_cpus()
+        # several tasks per worker even for one shard, so the pool stays busy to the end
+        per_task = TASK_CROPS if parallel == 1 else max(256, min(TASK_CROPS, -(-len(rows) // (8 * parallel))))
+        # absolute: Ray workers may run in another directory (or on another node sharing the filesystem)
+        base = opts.root.absolute()
+        cuts = np.flatnonzero(np.r_[True, shards[1:] != shards[:-1], True])
+        tasks: list[tuple[str, np.ndarray]] = []
+        spans: list[tuple[int, int]] = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            for s in range(a, b, per_task):
+                e = min(s + per_task, b)
+                tasks.append((str(base / shards[a]), idxs[s:e].astype(np.int64)))
+                spans.append((s, e))
+        out = _Hashes.empty(len(rows))
+        started = time.perf_counter()
+        bar = tqdm(total=len(rows), desc="dedup: hashing", unit="crop", disable=not opts.progress)
+        failed: list[tuple[int, UnitFailure]] = []
+        try:
+            for position, result in executor.run(_hash_task, tasks):
+                if isinstance(result, UnitFailure):
+                    failed.append((position, result))
+                    continue
+                s, e = spans[position]
+                out.put(np.arange(s, e), _Hashes(*result))
+                bar.update(e - s)
+        finally:
+            bar.close()
+        if failed:
+            raise HashingFailed(_failure_message(failed, spans, shards, sources.take(pa.array(rows))))
+        return out, time.perf_counter() - started
+    finally:
+        executor.close()
+
+
+def _cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _failure_message(
+    failed: list[tuple[int, UnitFailure]], spans: list[tuple[int, int]], shards: np.ndarray,
+    sources: pa.ChunkedArray,
+) -> str:  # fmt: skip
+    """One clause per failed shard: its source, path under the root, crops lost, attempts and last error."""
+    by_shard: dict[str, dict[str, Any]] = {}
+    for position, failure in sorted(failed, key=lambda f: f[0]):
+        s, e = spans[position]
+        entry = by_shard.setdefault(
+            str(shards[s]), {"source": sources[s].as_py(), "crops": 0, "failure": failure}
+        )
+        entry["crops"] += e - s
+    # a Ray error carries the remote traceback; its last line is the exception itself
+    clauses = [
+        f"{shard} (source {v['source']}, {v['crops']} crop(s), {v['failure'].attempts} attempt(s)): "
+        f"{_last_line(v['failure'].error)}"
+        for shard, v in by_shard.items()
+    ]
+    shown = clauses[:10] + ([f"and {len(clauses) - 10} more shard(s)"] if len(clauses) > 10 else [])
+    return (
+        f"dedup: hashing failed for {len(by_shard)} shard(s): {'; '.join(shown)}. No dedup output was "
+        "written; rebuild the source(s), or check that every worker can read the root, and re-run."
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text
 
 
 # ---------------------------------------------------------------------------------------------------
