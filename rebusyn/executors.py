@@ -216,8 +216,17 @@ class RayExecutor:
             if address is None:
                 kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
             ray.init(address=address, **kwargs)
-        cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.max_in_flight = max_in_flight or max(2, 2 * int(cluster_cpus // max(cpus_per_unit, 1)))
+        self._max_in_flight = max_in_flight
+
+    def _in_flight_limit(self) -> int:
+        """Two units per slot the cluster has now: asked again as units finish, so nodes that join
+        a running job (autoscaling, a SLURM job still starting workers) get work too."""
+        import ray
+
+        if self._max_in_flight:
+            return self._max_in_flight
+        cluster_cpus = ray.cluster_resources().get("CPU", 1)
+        return max(2, 2 * int(cluster_cpus // max(self.cpus_per_unit, 1)))
 
     def run(self, fn: Callable[[T], R], units: Sequence[T]) -> Iterator[tuple[int, R | UnitFailure]]:
         import ray
@@ -232,7 +241,8 @@ class RayExecutor:
         todo = deque(range(len(units)))
         running: dict[Any, int] = {}
         while todo or running:
-            while todo and len(running) < self.max_in_flight:
+            limit = self._in_flight_limit() if todo else 0
+            while todo and len(running) < limit:
                 position = todo.popleft()
                 running[task.remote(fn_ref, units[position])] = position
             done, _ = ray.wait(list(running), num_returns=1)

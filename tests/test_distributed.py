@@ -172,3 +172,20 @@ def test_remote_publish_puts_data_mdb_last(tmp_path: Path) -> None:
     storage.publish_dir(shard, "train/synth/fast/shard-00007")
     assert storage._fs.puts == ["lock.mdb", "zz.extra", "data.mdb"]  # noqa: SLF001
     assert not shard.exists()
+
+
+def test_failed_s3_rebuild_leaves_no_stale_index(
+    s3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    fs, bucket = s3
+    root = f"s3://{bucket}/d3"
+    synthesize(SynthOptions(n=300, root=root, progress=False, unit_size=100))
+    monkeypatch.setenv(FAULT_KILL_ENV, "1")
+    monkeypatch.setenv(FAULT_DIR_ENV, str(tmp_path))
+    with pytest.raises(UnitsFailed):
+        synthesize(SynthOptions(n=200, root=root, progress=False, unit_size=100, workers=2, retries=0))
+    fs.invalidate_cache()
+    # the old shards went first (no rename on an object store): their index must not outlive them
+    assert not fs.exists(f"{bucket}/d3/index/fast.parquet")
+    report = json.loads(fs.cat(f"{bucket}/d3/reports/fast.json"))
+    assert report["status"] == "failed" and report["output"]["failed_units"][0]["unit"] == 1

@@ -1,11 +1,13 @@
 """`rebusyn synth`: render synthetic word images into `<root>/train/synth/<engine>/` shards.
 
-`synthesize(opts)` keeps drawing sample indices 0, 1, 2, ... until `opts.n` samples are kept. Each index
-is rendered by the engine (`rebusyn.synth.<engine>_engine`, see `rebusyn.synth.engine`) from (config,
-index) alone; workers render ordered chunks of
-indices and the main process writes results in index order, so the output is byte-identical for any
-`workers`. Drops (labels empty/too long after normalization, no font for the text, low contrast after
-retries) are counted in the report; more than `MAX_ATTEMPTS_FACTOR * n` indices is an error.
+`synthesize(opts)` renders sample indices until `opts.n` samples are kept. Each index is rendered by the
+engine (`rebusyn.synth.<engine>_engine`, see `rebusyn.synth.engine`) from (config, index) alone. The work
+is cut into deterministic units (rebusyn.synth.units): each renders an index range, writes its own shard and
+publishes it; the driver plans top-up units for dropped samples, then writes the index and report once every
+unit is in. So the output is byte-identical for any executor (local pool, Ray) and any number of workers,
+and a rerun of an interrupted run skips the units that finished. Drops (labels empty/too long after
+normalization, no font for the text, low contrast after retries) are counted in the report; more than
+`MAX_ATTEMPTS_FACTOR * n` indices is an error.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -198,14 +199,17 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         work = storage.local / "train" / "synth" / f".{source}.work"
         storage.remove(f"train/synth/.{source}.work")  # scratch of an interrupted run: never whole
     else:
-        work = Path(tempfile.mkdtemp(prefix=f"rebusyn-{source}-"))
+        work = None  # each worker writes in its own machine's temporary folder (rebusyn.synth.units)
     if not resuming:
         # A different run (or none) left these: start clean. On an object store, which has no rename, the
-        # old build goes first (docs/distributed.md).
+        # old build goes first, index included, so a failed rebuild never leaves an index naming shards
+        # that are gone (docs/distributed.md).
         storage.remove(ctx.publish_rel)
         storage.remove(state_rel)
+        if storage.local is None:
+            storage.remove(f"index/{source}.parquet")
         storage.write_bytes(f"{state_rel}/run.json", json.dumps({"identity": identity}).encode("utf-8"))
-    ctx = replace(ctx, work_dir=str(work))
+    ctx = replace(ctx, work_dir=str(work) if work is not None else "")
 
     executor = make_executor(opts.executor, workers=opts.workers, retries=opts.retries,
                              ray_address=opts.ray_address)  # fmt: skip
@@ -263,7 +267,8 @@ def synthesize(opts: SynthOptions) -> SynthSummary:
         raise
     finally:
         executor.close()
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         if opts.workers <= 1 and opts.executor == "local":
             random.setstate(saved_random)  # trdg seeds the global `random`; give the caller theirs back
 

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ class UnitContext:
     publish_rel: str  # where units publish their shards (a staging folder for a local root)
     final_rel: str  # where the shards end up: what the index names
     state_rel: str  # where finished units leave their results, so a rerun after a kill skips them
-    work_dir: str  # local scratch for writing shards before publishing
+    work_dir: str  # local scratch for writing shards before publishing; "" = this machine's temp folder
     max_shard_bytes: int
 
 
@@ -142,7 +143,8 @@ def run_unit(ctx: UnitContext, unit: SynthUnit) -> UnitResult:
     """Render, write and publish one unit (in a worker). A kill at any point leaves nothing published."""
     module = _ensure_worker(ctx)
     result = UnitResult(unit.number, 0, 0, unit.start - 1)
-    scratch = Path(ctx.work_dir) / f"unit-{unit.number:05d}.{os.getpid()}"
+    base = Path(ctx.work_dir) if ctx.work_dir else Path(tempfile.gettempdir())
+    scratch = base / f".rebusyn-unit-{ctx.source}-{unit.number:05d}.{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
     keys = {CONFIG_KEY: ctx.effects.to_json()} if ctx.effects else None
     row_tables: list[tuple[str, pa.Table]] = []
