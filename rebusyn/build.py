@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
+import itertools
+import json
 import logging
 import re
 import shutil
@@ -15,13 +18,23 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from rebusyn import __version__
 from rebusyn.crop import CROP_MODES, CropError, crop_word, decode_image, encode_jpeg
-from rebusyn.executors import DEFAULT_RETRIES, EXECUTORS, UnitFailure, make_executor, ordered_map
+from rebusyn.executors import (
+    DEFAULT_RETRIES,
+    EXECUTORS,
+    UnitFailure,
+    make_executor,
+    maybe_kill_at,
+    ordered_map,
+)
 from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fetch_archives, safe_extract
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
-from rebusyn.report import SourceReport
+from rebusyn.report import SourceReport, report_path
 from rebusyn.sample import CUSTOM_GROUP, GROUPS, REAL_GROUPS, TEST_GROUP, LabelPolicy, Sample
 from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
 from rebusyn.storage import Storage, is_remote
@@ -52,6 +65,7 @@ class BuildOptions:
     )
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES
     progress: bool = True
+    force: bool = False  # rebuild sources whose complete build is up to date, and ignore checkpoints
     executor: str = "local"  # local: sources one after another here; ray: one Ray task per source
     ray_address: str | None = None
     retries: int = DEFAULT_RETRIES  # attempts per source task after the first (executor ray, remote roots)
@@ -262,6 +276,9 @@ def build_source(recipe: Recipe, opts: BuildOptions, policy: LabelPolicy) -> Sou
         )
         raise
     report.inputs = [_input_record(a.name, a.role, r) for a, r in zip(chosen.archives, results)]
+    done = _up_to_date(root, report, opts)
+    if done is not None:
+        return done
     files: dict[str, Path] = {}
     for archive, fetched in zip(chosen.archives, results):
         if is_archive(archive.name) and archive.extract is not False:
@@ -287,18 +304,52 @@ def _write_source(
     policy: LabelPolicy,
     options: dict[str, Any],
 ) -> SourceSummary:
-    """Work items -> samples (on `opts.workers` processes) -> shards, index and report of one source."""
+    """Work items -> samples (on `opts.workers` processes) -> shards, index and report of one source.
+
+    Resumable: after every finished shard the writer records how many work items were consumed (and how
+    many samples of the current one are already in a shard) with the report's counters. A rerun of the
+    same build (same identity: options, inputs, recipe, rebusyn version) skips those items and continues
+    in the next shard, so the shards and index come out byte-identical to an uninterrupted build."""
     root = Path(opts.root)
-    worker = functools.partial(process_item, source=name, group=group, policy=policy, options=options)
+    # A user's own folder has no checksums to tell a changed input: it is always built from scratch.
+    identity = _identity(report, opts) if group != CUSTOM_GROUP else None
+    report.identity = identity
+    test_dir = options.get("test_dir")
+    resume = None
+    if identity is not None and not opts.force:
+        resume = SourceWriter.checkpoint(root, name, group, identity, test_dir)
+    position = {"item": 0, "sample": 0}
+
+    def state() -> dict[str, Any]:
+        return {**position, "report": report.counters()}
+
+    worker = functools.partial(_process_any, source=name, group=group, policy=policy, options=options)
     writer = SourceWriter(
-        root, name, group, max_shard_bytes=opts.max_shard_bytes, directory_name=options.get("test_dir")
-    )
+        root, name, group, max_shard_bytes=opts.max_shard_bytes, directory_name=test_dir,
+        identity=identity, state=state, resume=resume,
+    )  # fmt: skip
+    first = 0
+    if writer.resumed is not None:
+        position.update(item=writer.resumed.state["item"], sample=writer.resumed.state["sample"])
+        report.restore(writer.resumed.state["report"])
+        first = position["item"]
+        report.resumed = {"from_item": first, "shards": writer.resumed.shards}
+        log.info("%s: resuming an interrupted build at work item %d (%d shard(s) kept)", name, first,
+                 writer.resumed.shards)  # fmt: skip
+    skip_samples = position["sample"]
     with writer:
-        bar = tqdm(desc=f"build {name}", unit="img", disable=not opts.progress)
-        for samples, drops in ordered_map(worker, _record_problems(items, report), opts.workers):
+        bar = tqdm(desc=f"build {name}", unit="img", disable=not opts.progress, initial=first)
+        results = ordered_map(worker, itertools.islice(items, first, None), opts.workers)
+        for item, (images, instances, samples, drops) in enumerate(results, start=first):
             bar.update(1)
-            for sample in samples:
-                writer.add(sample)
+            position["item"] = item
+            start = skip_samples if item == first else 0  # those are in a shard the killed run finished
+            for k in range(start, len(samples)):
+                position["sample"] = k  # a shard finished inside add() holds the samples before this one
+                writer.add(samples[k])
+                maybe_kill_at(f"build:{name}:shards:{writer.shards_done}")  # testing hook
+            report.images += images
+            report.instances += instances
             report.kept += len(samples)
             for problem in drops:
                 report.drop(problem.reason, problem.where, problem.detail)
@@ -312,20 +363,57 @@ def _write_source(
     }
     report.finish("complete")
     path = report.write(root)
+    return _summary(report, output.directory, path, len(output.shards), output.image_bytes)
+
+
+def _summary(
+    report: SourceReport, directory: Path, path: Path, shards: int, image_bytes: int
+) -> SourceSummary:
     return SourceSummary(
-        name,
-        group,
-        report.kept,
-        dict(report.dropped),
-        report.elapsed,
-        output.directory,
-        path,
-        len(output.shards),
-        report.inputs,
-        report.images,
-        report.instances,
-        output.image_bytes,
-    )
+        report.source, report.group, report.kept, dict(report.dropped), report.elapsed, directory, path,
+        shards, report.inputs, report.images, report.instances, image_bytes,
+    )  # fmt: skip
+
+
+def _identity(report: SourceReport, opts: BuildOptions) -> str:
+    """sha256 of what decides a source's output: options (minus how it runs), inputs' checksums, the recipe
+    file, the shard size and rebusyn's version."""
+    options = {k: v for k, v in report.options.items() if k != "workers"}
+    recipe = options.get("recipe")
+    recipe_sha = hashlib.sha256(Path(recipe).read_bytes()).hexdigest() if recipe else None
+    inputs = [{k: i.get(k) for k in ("name", "role", "sha256", "bytes", "path")} for i in report.inputs]
+    payload = {"options": options, "inputs": inputs, "recipe_sha256": recipe_sha,
+               "max_shard_bytes": opts.max_shard_bytes, "rebusyn": __version__}  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def _up_to_date(root: Path, report: SourceReport, opts: BuildOptions) -> SourceSummary | None:
+    """The summary of a complete earlier build of exactly this identity whose shards are all there, or None
+    (then the source is built). `--force` always builds."""
+    if opts.force:
+        return None
+    try:
+        earlier = json.loads(report_path(root, report.source).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    identity = _identity(report, opts)
+    output = earlier.get("output") or {}
+    if earlier.get("status") != "complete" or earlier.get("identity") != identity or "index" not in output:
+        return None
+    index = root / output["index"]
+    try:
+        shards = set(pq.read_table(index, columns=["shard"]).column("shard").to_pylist())
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    if not all((root / s / "data.mdb").is_file() for s in shards):
+        return None
+    done = SourceReport(report.source, report.group)
+    done.restore(earlier)
+    done.elapsed = earlier.get("elapsed_s", 0.0)
+    log.info("%s: up to date (same options, inputs and recipe as the complete build in %s); --force "
+             "rebuilds it", report.source, root / output["directory"])  # fmt: skip
+    return _summary(done, root / output["directory"], report_path(root, report.source), output["shards"],
+                    output.get("image_bytes", 0))  # fmt: skip
 
 
 def _stem(name: str) -> str:
@@ -363,20 +451,19 @@ def parse_source(recipe: Recipe, ctx: ParseContext) -> Iterator[AnnotatedImage |
     return module.parse(ctx)
 
 
-def _record_problems(
-    items: Iterable[AnnotatedImage | WordCrop | Problem], report: SourceReport
-) -> Iterator[AnnotatedImage | WordCrop]:
-    """Problems found while parsing go to the report; work items go on to the workers."""
-    for item in items:
-        if isinstance(item, Problem):
-            report.drop(item.reason, item.where, item.detail)
-            continue
-        report.images += 1
-        report.instances += len(item.instances) if isinstance(item, AnnotatedImage) else 1
-        yield item
-
-
 # --- the work unit: runs in worker processes --------------------------------------------------------
+
+
+def _process_any(
+    item: AnnotatedImage | WordCrop | Problem, **kw: Any
+) -> tuple[int, int, list[Sample], list[Problem]]:
+    """(source images, annotated words, samples, drops) of one parser item. Problems found while parsing go
+    through here too, so every count is taken in stream order, which is what a resumed build relies on."""
+    if isinstance(item, Problem):
+        return 0, 0, [], [item]
+    instances = len(item.instances) if isinstance(item, AnnotatedImage) else 1
+    samples, drops = process_item(item, **kw)
+    return 1, instances, samples, drops
 
 
 def process_item(

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     with_root(b, remote=True)
     with_executor(b)
+    b.add_argument("--force", action="store_true",
+                   help="rebuild sources that are up to date, and ignore an interrupted build's checkpoint")
+    b.add_argument("--max-shard-bytes", type=int, default=None, help="roll over to a new shard at this size")
     b.add_argument("--work-dir", type=Path, default=None,
                    help="with a remote --root (s3://...): local folder for downloads and staging")
     b.add_argument(
@@ -191,6 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--sheet", type=Path, default=None, help="write a PNG of sample pairs side by side")
     with_executor(dd)
 
+    v = add_command("verify", help="check shards, indexes, manifests and download checksums")
+    v.add_argument("path", type=Path, help="dataset root, manifest (dir or .json), LMDB folder, or a tree")
+    v.add_argument("--charset", choices=CHARSETS, default=None,
+                   help="check every label against this policy (default: a root's report policy, else none)")
+    v.add_argument("--max-len", type=int, default=None, help=f"with --charset (default {DEFAULT_MAX_LEN})")
+    v.add_argument("--skip-archives", action="store_true", help="do not re-hash the downloads reports name")
+    v.add_argument("--workers", type=int, default=1, help="shards checked in parallel")
+    v.add_argument("--report", type=Path, default=None,
+                   help="JSON report path (default <root>/reports/verify.json for a root, none otherwise)")
+    v.add_argument("--root", type=Path, default=None, help="with a manifest: its dataset root, if it moved")
+
     d = add_command("demo", help="sample mirror -> build -> synth -> mix 3:1 -> HF dataset, offline")
     d.add_argument("--root", type=Path, default=Path("demo-data"))
     return parser
@@ -253,6 +267,8 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
                 ray_address=args.ray_address,
                 retries=args.retries,
                 work_dir=args.work_dir,
+                force=args.force,
+                **({"max_shard_bytes": args.max_shard_bytes} if args.max_shard_bytes else {}),
             )
         )
         print(format_summary(result, root))
@@ -329,6 +345,19 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
             )
         )
         print(format_summary(summary))
+    elif args.command == "verify":
+        from rebusyn.verify import NotVerifiable, VerifyOptions, format_summary, verify
+
+        try:
+            result = verify(VerifyOptions(
+                path=args.path, charset=args.charset, max_len=args.max_len, skip_archives=args.skip_archives,
+                workers=args.workers, report=args.report, root=args.root, progress=progress,
+            ))  # fmt: skip
+        except NotVerifiable as exc:
+            print(f"rebusyn: error: {exc}", file=sys.stderr)
+            return 2
+        print(format_summary(result))
+        return result.exit_code
     elif args.command == "demo":
         from rebusyn.demo import run_demo
 

@@ -78,6 +78,7 @@ EXECUTORS = ("local", "ray")
 DEFAULT_RETRIES = 2
 FAULT_KILL_ENV = "REBUSYN_FAULT_KILL_UNIT"  # testing hook, see maybe_inject_fault
 FAULT_DIR_ENV = "REBUSYN_FAULT_DIR"
+FAULT_KILL_AT_ENV = "REBUSYN_FAULT_KILL_AT"  # testing hook, see maybe_kill_at
 
 
 @dataclass(frozen=True)
@@ -281,16 +282,26 @@ def make_executor(
     raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
 
 
-def maybe_inject_fault(unit_number: int) -> None:
-    """Testing hook: SIGKILL this process the first time unit `unit_number` reaches this call, when
-    REBUSYN_FAULT_KILL_UNIT names that unit (a marker file in REBUSYN_FAULT_DIR makes it happen once)."""
-    target = os.environ.get(FAULT_KILL_ENV)
-    if target is None or int(target) != unit_number:
-        return
-    marker = Path(os.environ.get(FAULT_DIR_ENV, ".")) / f"killed-unit-{unit_number}"
+def maybe_kill_at(tag: str) -> None:
+    """Testing hook: SIGKILL this process the first time it passes the point called `tag` (e.g.
+    `build:icdar2015:shards:2`) when REBUSYN_FAULT_KILL_AT names it (once: a marker in REBUSYN_FAULT_DIR)."""
+    if os.environ.get(FAULT_KILL_AT_ENV) == tag:
+        _kill_once(f"killed-at-{tag.replace(':', '-')}")
+
+
+def _kill_once(marker_name: str) -> None:
+    marker = Path(os.environ.get(FAULT_DIR_ENV, ".")) / marker_name
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return
     os.close(fd)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def maybe_inject_fault(unit_number: int) -> None:
+    """Testing hook: SIGKILL this process the first time unit `unit_number` reaches this call, when
+    REBUSYN_FAULT_KILL_UNIT names that unit (a marker file in REBUSYN_FAULT_DIR makes it happen once)."""
+    target = os.environ.get(FAULT_KILL_ENV)
+    if target is not None and int(target) == unit_number:
+        _kill_once(f"killed-unit-{unit_number}")

@@ -31,6 +31,8 @@ class SourceReport:
     status: str = "running"
     started: float = field(default_factory=time.time)
     elapsed: float = 0.0
+    identity: str | None = None  # hash of what decides the output (build): same identity, same bytes
+    resumed: dict[str, Any] | None = None  # where an interrupted build was picked up
 
     def drop(self, reason: str, where: str | None = None, detail: str | None = None) -> None:
         """Count a dropped item; with `where`, also record it (bounded) so the user can find it."""
@@ -51,6 +53,19 @@ class SourceReport:
         self.status = status
         self.elapsed = round(time.time() - self.started, 3)
 
+    def counters(self) -> dict[str, Any]:
+        """The running counts, as a checkpoint stores them."""
+        return {"kept": self.kept, "images": self.images, "instances": self.instances,
+                "dropped": dict(self.dropped), "errors": list(self.errors)}  # fmt: skip
+
+    def restore(self, counts: dict[str, Any]) -> None:
+        """Counts from `counters()` (or a report's JSON) back into this report."""
+        self.kept = counts.get("kept", 0)
+        self.images = counts.get("images", 0)
+        self.instances = counts.get("instances", 0)
+        self.dropped = Counter(counts.get("dropped", {}))
+        self.errors = list(counts.get("errors", []))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
@@ -69,6 +84,8 @@ class SourceReport:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "elapsed_s": self.elapsed,
             "samples_per_s": round(self.kept / self.elapsed, 1) if self.elapsed > 0 else None,
+            "identity": self.identity,
+            "resumed": self.resumed,
         }
 
     def write(self, root: Path) -> Path:

@@ -86,7 +86,9 @@ class ShardWriter:
         on_shard: Callable[[str, pa.Table], None] | None = None,
         shard_keys: dict[bytes, bytes] | None = None,
         shard_name: Callable[[int], str] | None = None,
+        finished: list[Path] | None = None,
     ) -> None:
+        """`finished`: shards an interrupted run completed in `out_dir`; numbering continues after them."""
         if max_shard_bytes <= 0 or commit_every <= 0:
             raise ValueError("max_shard_bytes and commit_every must be positive")
         self.out_dir = Path(out_dir)
@@ -103,7 +105,7 @@ class ShardWriter:
                 raise ValueError(f"shard key {key!r} would clash with the STR layout")
         # the k-th shard's folder name (0-based); work units name theirs after the unit (synth)
         self.shard_name = shard_name or (lambda k: f"{SHARD_PREFIX}{k:05d}")
-        self.shards: list[Path] = []
+        self.shards: list[Path] = list(finished or [])
         self.total = 0
         self.bytes_written = 0
         self._env: lmdb.Environment | None = None
