@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -233,7 +234,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"rebusyn: error: {type(exc).__name__}: {message}", file=sys.stderr)
+        if _disk_full(exc):
+            where = getattr(args, "root", None) or default_root()
+            print(f"rebusyn: the disk holding {where} (or its downloads/work folder) is full. Nothing "
+                  "half-written is visible to readers; free some space and run the same command again: "
+                  "finished sources and shards are kept and the run resumes.", file=sys.stderr)  # fmt: skip
         return 1
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT anywhere in the chain, including LMDB's own error text (py-lmdb raises lmdb.Error)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _root_arg(text: str) -> Path | str:

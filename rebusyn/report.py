@@ -92,7 +92,11 @@ class SourceReport:
         path = report_path(root, self.source)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        except OSError as exc:  # a write error does not name its file (e.g. a full disk)
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, f"writing {tmp}: {exc}") from exc
         os.replace(tmp, path)
         return path
 

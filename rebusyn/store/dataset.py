@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rebusyn.sample import CUSTOM_GROUP, SYNTH_GROUP, TEST_GROUP, Sample
-from rebusyn.store.index import IndexWriter, index_path
+from rebusyn.store.index import IndexWriter, index_path, naming_the_file
 from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES, SHARD_PREFIX, ShardWriter
 
 _NO_ROLLOVER = 2**62  # a test benchmark is one LMDB, however large
@@ -161,13 +161,15 @@ class SourceWriter:
         rows_dir = self._staging / ROWS_DIR
         rows_dir.mkdir(exist_ok=True)
         tmp = rows_dir / f".{name}.parquet.tmp"
-        pq.write_table(rows, tmp, compression="zstd")
+        with naming_the_file(tmp):
+            pq.write_table(rows, tmp, compression="zstd")
         os.replace(tmp, rows_dir / f"{name}.parquet")
         count = len(self._shards.shards) + 1  # this shard is appended right after the callback
         found = Checkpoint(self.identity, count, self._shards.total + self._shards._count,  # noqa: SLF001
                            self._shards.bytes_written, self._state())  # fmt: skip
         tmp = self._staging / f"{CHECKPOINT_FILE}.tmp"
-        tmp.write_text(json.dumps(asdict(found), sort_keys=True), encoding="utf-8")
+        with naming_the_file(tmp):
+            tmp.write_text(json.dumps(asdict(found), sort_keys=True), encoding="utf-8")
         os.replace(tmp, self._staging / CHECKPOINT_FILE)
 
     def __enter__(self) -> SourceWriter:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -60,17 +62,32 @@ class IndexWriter:
         """Append one finished shard's rows (a ROW_SCHEMA table) as a row group."""
         column = pa.array([shard] * rows.num_rows, type=pa.string())
         table = pa.Table.from_arrays([column, *rows.select(ROW_SCHEMA.names).columns], schema=INDEX_SCHEMA)
-        self._writer.write_table(table)
+        with naming_the_file(self._tmp):
+            self._writer.write_table(table)
         self.rows += rows.num_rows
 
     def close(self) -> Path:
-        self._writer.close()
+        with naming_the_file(self._tmp):
+            self._writer.close()
         os.replace(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
-        self._writer.close()
+        """Drop the unfinished index. Never raises: it runs while another error (often a full disk, which
+        closing the writer would hit again) is on its way up, and must not replace it."""
+        with suppress(OSError):
+            self._writer.close()
         self._tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def naming_the_file(path: Path) -> Iterator[None]:
+    """pyarrow's write errors do not say which file (e.g. "Error writing bytes to file ... No space left on
+    device"): re-raise them with the path, keeping the errno so callers can tell a full disk."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, f"writing {path}: {exc}") from exc
 
 
 def read_index(path: Path, columns: list[str] | None = None) -> pa.Table:

@@ -11,6 +11,7 @@ a shard.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -191,6 +192,8 @@ class ShardWriter:
             except lmdb.MapFullError:
                 # The transaction was aborted; grow the map (address space only) and redo the batch.
                 self._env.set_mapsize(self._env.info()["map_size"] * 2)
+            except lmdb.Error as exc:  # e.g. "mdb_txn_commit: No space left on device": say which shard
+                raise _shard_error(self._tmp, exc) from exc
         self.bytes_written += sum(len(v) for _, v in self._pending)
         self._pending = []
         if self._rows:
@@ -201,7 +204,10 @@ class ShardWriter:
         assert self._env is not None and self._tmp is not None and self._final is not None
         # num-samples last: a shard without it is not a shard to any STR reader.
         self._commit(extra=[*self.shard_keys.items(), (b"num-samples", str(self._count).encode("ascii"))])
-        self._env.sync(True)
+        try:
+            self._env.sync(True)
+        except lmdb.Error as exc:
+            raise _shard_error(self._tmp, exc) from exc
         self._env.close()
         self._env = None
         os.replace(self._tmp, self._final)
@@ -213,6 +219,12 @@ class ShardWriter:
         self.shards.append(self._final)
         self._tmp = None
         self._row_tables = []
+
+
+def _shard_error(path: Path | None, exc: lmdb.Error) -> OSError:
+    """An LMDB write error as an OSError that names the shard and keeps ENOSPC recognisable."""
+    code = errno.ENOSPC if "No space left on device" in str(exc) else errno.EIO
+    return OSError(code, f"writing LMDB shard {path}: {exc}")
 
 
 def _fsync_dir(path: Path) -> None:
