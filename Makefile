@@ -25,6 +25,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rebusyn demo --root demo-data
+	$(BIN)/rebusyn verify demo-data/dataset
 
 test: $(STAMP)
 	$(BIN)/ruff check rebusyn tests benchmarks scripts

@@ -363,14 +363,14 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
         )
         print(format_summary(summary))
     elif args.command == "verify":
-        from rebusyn.verify import NotVerifiable, VerifyOptions, format_summary, verify
+        from rebusyn.verify import NotVerifiable, OptionError, VerifyOptions, format_summary, verify
 
-        try:
+        try:  # a bad value (--workers 0) or a PATH verify does not know is a usage error: exit 2
             result = verify(VerifyOptions(
                 path=args.path, charset=args.charset, max_len=args.max_len, skip_archives=args.skip_archives,
                 workers=args.workers, report=args.report, root=args.root, progress=progress,
             ))  # fmt: skip
-        except NotVerifiable as exc:
+        except (NotVerifiable, OptionError) as exc:
             print(f"rebusyn: error: {exc}", file=sys.stderr)
             return 2
         print(format_summary(result))
