@@ -9,6 +9,7 @@ renamed into place only when every member passed the safety checks.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import logging
@@ -21,6 +22,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +54,23 @@ class FetchError(Exception):
 class ChecksumMismatch(FetchError):
     """A file's digest differs from the expected one."""
 
-    def __init__(self, path: Path, algo: str, expected: str, actual: str, source: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        algo: str,
+        expected: str,
+        actual: str,
+        source: str | None = None,
+        advice: str = "",
+    ) -> None:
         self.path = Path(path)
         self.algo = algo
         self.expected = expected
         self.actual = actual
         self.source = source
         where = f" (from {source})" if source and source != str(path) else ""
-        super().__init__(f"{algo} mismatch for {path}{where}: expected {expected}, got {actual}")
+        tail = f". {advice}" if advice else ""
+        super().__init__(f"{algo} mismatch for {path}{where}: expected {expected}, got {actual}{tail}")
 
 
 class ManualDownloadRequired(FetchError):
@@ -346,43 +357,58 @@ def _int_or_none(value: str | None) -> int | None:
 def _raw_body(resp: requests.Response) -> Iterator[bytes]:
     # Raw bytes, no content decoding: a server that labels a .tar.gz "Content-Encoding: gzip" must not
     # get it silently decompressed, and Content-Length counts the bytes on the wire.
-    it = resp.raw.stream(CHUNK, decode_content=False)
+    # read1 (urllib3 >= 2.3) returns whatever has arrived; read(CHUNK) waits for a full MiB, so bytes that
+    # came before a stall (read timeout) or a reset would be lost and downloaded again.
+    raw = resp.raw
+    read1 = getattr(raw, "read1", None)
     while True:
         try:
-            chunk = next(it)
-        except StopIteration:
-            return
+            chunk = read1(CHUNK, decode_content=False) if read1 else raw.read(CHUNK, decode_content=False)
         except (urllib3.exceptions.HTTPError, requests.RequestException, ConnectionError, TimeoutError) as e:
             raise _Retry(f"connection dropped ({type(e).__name__}: {e})") from e
+        if not chunk:
+            return
         yield chunk
 
 
-def _http_attempt(session: requests.Session, url: str, part: Path, opts: FetchOptions, label: str) -> None:
-    """One GET; returns when `part` holds the complete body, raises _Retry on a transient failure."""
+def _http_attempt(session: requests.Session, url: str, part: Path, opts: FetchOptions, label: str) -> str:
+    """One GET; returns (the response's Content-Encoding, "" for none) when `part` holds the complete body,
+    raises _Retry on a transient failure."""
     have = _size(part)
     headers = {"Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
         resp = session.get(url, headers=headers, stream=True, timeout=opts.timeout)
-    except (requests.ConnectionError, requests.Timeout) as e:
+    except requests.Timeout as e:  # connected (or not) but no answer within opts.timeout
+        raise _Retry(f"no response within {opts.timeout:g}s ({type(e).__name__}: {e})") from e
+    except requests.ConnectionError as e:
         raise _Retry(f"connection failed ({type(e).__name__}: {e})") from e
     except requests.RequestException as e:
-        raise FetchError(f"cannot request {url}: {e}") from e
+        raise FetchError(f"cannot request {url}: {type(e).__name__}: {e}") from e
     with resp:
         status = resp.status_code
+        encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+        encoding = "" if encoding == "identity" else encoding
         if status == 416 and have:
             total = _unsatisfied_total(resp.headers.get("Content-Range"))
             if total == have:
-                return  # the .part already holds the whole file; the checksum decides if it is right
+                return ""  # the .part already holds the whole file; the checksum decides if it is right
             part.unlink(missing_ok=True)
             raise _Retry(f"server refused range {have}- (file size {total}); restarting from zero")
         if status >= 500 or status in _RETRY_STATUS:
             raise _Retry(f"HTTP {status} {resp.reason}")
         if status in (404, 410):
-            raise _NotFound(f"HTTP {status} {resp.reason} for {url}")
+            raise _NotFound(f"HTTP {status} {resp.reason} for {url}: the server does not have this file")
         if status not in (200, 206):
             raise FetchError(f"HTTP {status} {resp.reason} for {url}")
+        if encoding:
+            log.warning(
+                "%s: the server sent Content-Encoding %r although identity was asked; stored as sent "
+                "(gzip is decoded once complete if that gives the expected file)",
+                url,
+                encoding,
+            )
 
         if status == 206:
             rng = _parse_content_range(resp.headers.get("Content-Range"))
@@ -424,9 +450,14 @@ def _http_attempt(session: requests.Session, url: str, part: Path, opts: FetchOp
             raise _Retry(f"short body: {received} of {body_len} bytes, {offset + received} in total")
         if total is not None and offset + received != total:
             raise _Retry(f"have {offset + received} bytes, server announced {total}")
+        return encoding
 
 
-def _http_fetch(session: requests.Session, url: str, part: Path, opts: FetchOptions, label: str) -> None:
+def _http_fetch(
+    session: requests.Session, url: str, part: Path, opts: FetchOptions, label: str, advice: str
+) -> str:
+    """Download `url` into `part` with retries; returns the last response's Content-Encoding ("" for none).
+    Final errors end with `advice`: what the user can do about them."""
     attempts = max(0, opts.retries) + 1
     last = ""
     for attempt in range(attempts):
@@ -435,13 +466,48 @@ def _http_fetch(session: requests.Session, url: str, part: Path, opts: FetchOpti
             log.warning("%s: %s; retry %d/%d in %.2fs", url, last, attempt, attempts - 1, delay)
             time.sleep(delay)
         try:
-            _http_attempt(session, url, part, opts, label)
-            return
+            return _http_attempt(session, url, part, opts, label)
         except _Retry as e:
             last = str(e)
+        except FetchError as e:  # a final answer (404, 403, a redirect loop): no retry, say what to do
+            raise type(e)(f"{e}. {advice}") from e
     got = _size(part)
     kept = f" (kept in {part} for a later resume)" if got else ""
-    raise FetchError(f"giving up on {url} after {attempts} attempts: {last}; {got} bytes received{kept}")
+    raise FetchError(
+        f"giving up on {url} after {attempts} attempts: {last}; {got} bytes received{kept}. "
+        f"The server may be down or overloaded: run the same command later (it resumes). {advice}"
+    )
+
+
+def _download_advice(name: str, mirror: str | None) -> str:
+    if mirror:
+        return f"Check that the mirror {mirror} is up and serves {name}, or build without --mirror."
+    return (
+        f"If it persists, download {name} by hand (see the source's page in docs/sources/) "
+        "and pass its folder with --from DIR, or use --mirror URL|DIR."
+    )
+
+
+def _gunzip_next_to(part: Path, max_ratio: float = 1000.0) -> Path | None:
+    """`part` gzip-decoded into a sibling file; None when it is not (valid) gzip, or when it expands more
+    than `max_ratio` times (a gzip bomb sent as the body must not fill the disk)."""
+    with open(part, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+    limit = max_ratio * max(part.stat().st_size, 1)
+    decoded = part.with_name(part.name + ".decoded")
+    written = 0
+    try:
+        with gzip.open(part, "rb") as src, open(decoded, "wb") as out:
+            while written <= limit and (chunk := src.read(CHUNK)):
+                written += len(chunk)
+                out.write(chunk)
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
+        written = -1
+    if not 0 <= written <= limit:
+        decoded.unlink(missing_ok=True)
+        return None
+    return decoded
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -472,33 +538,56 @@ def _check_name(name: str) -> None:
 
 def _obtain(
     ref: ArchiveRef, part: Path, dest_dir: Path, opts: FetchOptions, session: requests.Session
-) -> tuple[str, str]:
-    """Put the bytes for `ref` into `part`; returns (origin, source description)."""
+) -> tuple[str, str, str]:
+    """Put the bytes for `ref` into `part`; returns (origin, source description, HTTP Content-Encoding)."""
     if opts.from_dir is not None:
         src = Path(opts.from_dir) / ref.name
         if src.is_file():
             _place_local(src, part)
-            return "from", str(src)
+            return "from", str(src), ""
     if opts.mirror:
         local = _local_dir(opts.mirror)
         try:
             if local is not None:
                 src = local / ref.name
                 if not src.is_file():
-                    raise _NotFound(f"{ref.name} is not in mirror directory {local}")
+                    raise _NotFound(
+                        f"{ref.name} is not in mirror directory {local}. "
+                        f"{_download_advice(ref.name, opts.mirror)}"
+                    )
                 _place_local(src, part)
-                return "mirror", str(src)
+                return "mirror", str(src), ""
             url = _mirror_url(opts.mirror, ref.name)
-            _http_fetch(session, url, part, opts, ref.name)
-            return "mirror", url
+            advice = _download_advice(ref.name, opts.mirror)
+            encoding = _http_fetch(session, url, part, opts, ref.name, advice)
+            return "mirror", url, encoding
         except _NotFound:
             if ref.manual(opts):
                 raise ManualDownloadRequired([ref], dest_dir, opts.from_dir) from None
             raise
     if ref.manual(opts) or not ref.url:
         raise ManualDownloadRequired([ref], dest_dir, opts.from_dir)
-    _http_fetch(session, ref.url, part, opts, ref.name)
-    return "download", ref.url
+    encoding = _http_fetch(session, ref.url, part, opts, ref.name, _download_advice(ref.name, None))
+    return "download", ref.url, encoding
+
+
+def _mismatch_advice(ref: ArchiveRef, origin: str, source: str, opts: FetchOptions) -> str:
+    if origin == "from":
+        return (
+            f"{source} is not the file the recipe expects (an older release, or damaged): "
+            "download it again by hand, or accept it as is with --skip-checksum"
+        )
+    if origin == "mirror":
+        return (
+            f"The bad copy was deleted. Check the mirror {opts.mirror}: its SHA256SUMS can vouch for a "
+            "repacked file; or accept it as is with --skip-checksum"
+        )
+    return (
+        "The bad copy was deleted. Run the same command again to download it afresh (the download was "
+        "damaged, or the file changed on the server while it was fetched); if it fails again, the "
+        f"server's file differs from the recipe's: download {ref.name} by hand and pass its folder with "
+        "--from DIR, or accept it as is with --skip-checksum"
+    )
 
 
 def _fetch_one(
@@ -539,15 +628,30 @@ def _fetch_one(
         final.unlink()
         _digest_record(final).unlink(missing_ok=True)
 
-    origin, source = _obtain(ref, part, dest_dir, opts, session)
+    origin, source, encoding = _obtain(ref, part, dest_dir, opts, session)
     md5, sha = file_digests(part)
     size = part.stat().st_size
     ok, algo, want, got = _compare(exp, md5, sha, size)
+    # A server that gzips on the wire although identity was asked: the file is the decoded body if the
+    # checksum says so or, with nothing to verify, if the name does not say gzip (a .tar.gz labelled
+    # Content-Encoding: gzip is the file itself; browsers decide the same way).
+    if encoding == "gzip" and (ok is False or (ok is None and not ref.name.endswith((".gz", ".tgz")))):
+        decoded = _gunzip_next_to(part)
+        if decoded is not None:
+            d_md5, d_sha = file_digests(decoded)
+            d_size = decoded.stat().st_size
+            d_ok = _compare(exp, d_md5, d_sha, d_size)[0]
+            if d_ok is not False:
+                log.warning("%s: gzip-decoded the body the server compressed on the wire", source)
+                os.replace(decoded, part)
+                md5, sha, size, ok = d_md5, d_sha, d_size, d_ok
+            decoded.unlink(missing_ok=True)
     if ok is False:
         if not opts.skip_checksum:
             # Fail closed: bad bytes must neither be used nor resumed from.
             part.unlink(missing_ok=True)
-            raise ChecksumMismatch(final, algo, want, got, source)
+            advice = _mismatch_advice(ref, origin, source, opts)
+            raise ChecksumMismatch(final, algo, want, got, source, advice)
         log.warning(
             "%s (from %s): %s mismatch (expected %s, got %s); kept because checksums are skipped",
             final,

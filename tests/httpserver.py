@@ -10,9 +10,11 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import http.server
 import re
 import socket
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,22 @@ class Faults:
     drop_after: int = 0
     corrupt: bool = False  # serve every byte flipped (same length)
     ignore_range: bool = False  # always 200 with the whole file
+    # On the first K requests: after `stall_at` body bytes (-1: before the status line) go silent for
+    # `stall_seconds` (cut short when the server stops), then send the rest: trips a client's read timeout.
+    stall_first: int = 0
+    stall_at: int = 0
+    stall_seconds: float = 5.0
+    reset: bool = False  # with drop_first: end with a TCP reset (RST) instead of an orderly close
+    # On the first K requests: announce Content-Length = real length + length_delta, send the real body,
+    # then close (a server whose length header lies in either direction).
+    length_first: int = 0
+    length_delta: int = 0
+    swap_data: bytes | None = None  # the file changed on the server: requests from `swap_after` on get this
+    swap_after: int = 1
+    redirect_to: str | None = None  # answer with `redirect_status` and Location: this path (same server)
+    redirect_status: int = 302
+    content_encoding: str | None = None  # a Content-Encoding header on unchanged bytes (a lying label)
+    gzip_body: bool = False  # really gzip the file on the wire (and say Content-Encoding: gzip)
 
 
 @dataclass(frozen=True)
@@ -91,14 +109,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             owner._record(Hit(self.command, path, rng, faults.status))
             self._reply(faults.status, b"injected failure\n", {"Content-Type": "text/plain"}, head)
             return
+        if faults.redirect_to is not None:
+            owner._record(Hit(self.command, path, rng, faults.redirect_status))
+            location = {"Location": owner.url(faults.redirect_to.lstrip("/"))}
+            self._reply(faults.redirect_status, b"", location, head)
+            return
         file = owner._resolve(path)
         if file is None:
             owner._record(Hit(self.command, path, rng, 404))
             self._reply(404, b"not found\n", {"Content-Type": "text/plain"}, head)
             return
         data = file.read_bytes()
+        if faults.swap_data is not None and n >= faults.swap_after:
+            data = faults.swap_data
         if faults.corrupt:
             data = data.translate(_FLIP)
+        if faults.gzip_body:
+            data = gzip.compress(data, mtime=0)
         size = len(data)
         status, body = 200, data
         headers = {"Content-Type": "application/octet-stream"}
@@ -112,7 +139,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 start, end = parsed
                 status, body = 206, data[start : end + 1]
                 headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        if faults.gzip_body or faults.content_encoding:
+            headers["Content-Encoding"] = "gzip" if faults.gzip_body else str(faults.content_encoding)
         owner._record(Hit(self.command, path, rng, status))
+
+        if not head and n < faults.stall_first:
+            self._stall(status, headers, body, faults)
+            return
+        if not head and n < faults.length_first:
+            self._send_and_close(status, headers, body, len(body) + faults.length_delta)
+            return
 
         if not head and n < faults.drop_first and faults.drop_after < len(body):
             # Announce the full length, send part of it, then hang up: a truncated body.
@@ -124,10 +160,50 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[: faults.drop_after])
             self.wfile.flush()
             self.close_connection = True
+            if faults.reset:
+                self._reset()
+                return
             with contextlib.suppress(OSError):  # the client may already be gone
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         self._reply(status, body, headers, head)
+
+    def _headers(self, status: int, headers: dict[str, str], length: int) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def _stall(self, status: int, headers: dict[str, str], body: bytes, faults: Faults) -> None:
+        owner: FileServer = self.server.owner  # type: ignore[attr-defined]
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client gives up during the stall and hangs up
+            if faults.stall_at >= 0:
+                self._headers(status, headers, len(body))
+                self.wfile.write(body[: faults.stall_at])
+                self.wfile.flush()
+            owner._stopping.wait(faults.stall_seconds)
+            if faults.stall_at < 0:
+                self._headers(status, headers, len(body))
+            self.wfile.write(body[max(faults.stall_at, 0) :])
+            self.wfile.flush()
+
+    def _send_and_close(self, status: int, headers: dict[str, str], body: bytes, announced: int) -> None:
+        self.close_connection = True  # a lying length leaves the stream unusable for another request
+        with contextlib.suppress(OSError):
+            self._headers(status, headers, announced)
+            self.wfile.write(body)
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _reset(self) -> None:
+        # SO_LINGER with a zero timeout makes the close send RST, not FIN.
+        # close() only marks the socket: the kernel close (RST) happens when the handler's finish() closes
+        # rfile/wfile, still before socketserver's shutdown(SHUT_WR) could send an orderly FIN.
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -145,11 +221,13 @@ class FileServer:
         self._faults: dict[str, Faults] = {}
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()  # ends stalls early, so stop() is never held up by one
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle
     def start(self) -> FileServer:
+        self._stopping.clear()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         self._thread = threading.Thread(
@@ -159,6 +237,7 @@ class FileServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
