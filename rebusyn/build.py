@@ -23,7 +23,15 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from rebusyn import __version__
-from rebusyn.crop import CROP_MODES, CropError, crop_word, decode_image, encode_jpeg
+from rebusyn.crop import (
+    CROP_MODES,
+    DEFAULT_MAX_IMAGE_PIXELS,
+    CropError,
+    crop_word,
+    decode_image,
+    encode_jpeg,
+    image_size,
+)
 from rebusyn.executors import (
     DEFAULT_RETRIES,
     EXECUTORS,
@@ -36,8 +44,8 @@ from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fet
 from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
 from rebusyn.report import SourceReport, report_path
 from rebusyn.sample import CUSTOM_GROUP, GROUPS, REAL_GROUPS, TEST_GROUP, LabelPolicy, Sample
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
-from rebusyn.storage import Storage, is_remote
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, short_repr, utf8_safe
+from rebusyn.storage import Storage, disk_full, is_remote
 from rebusyn.store.dataset import SourceWriter
 from rebusyn.store.index import index_path
 from rebusyn.store.shards import DEFAULT_MAX_SHARD_BYTES, find_shards
@@ -132,7 +140,7 @@ def build(opts: BuildOptions) -> BuildResult:
         for group in empty:
             log.warning("group %s: no source recipes yet, nothing to build", group)
         if opts.executor == "local" and not is_remote(opts.root):
-            result = BuildResult([build_source(r, opts, policy) for r in recipes], empty)
+            result = BuildResult(_build_each(recipes, opts, policy), empty)
         else:
             result = BuildResult(_build_units([r.name for r in recipes], opts, policy), empty)
     if opts.dedup:
@@ -147,7 +155,39 @@ def build(opts: BuildOptions) -> BuildResult:
 
 
 class SourcesFailed(RuntimeError):
-    """Some sources failed on every attempt of their work unit; the message lists them."""
+    """Some sources failed (the message lists them); `built` holds the summaries of the others, which were
+    built all the same, and `errors` each failed source's exception."""
+
+    def __init__(self, message: str, built: list[SourceSummary] | None = None,
+                 errors: dict[str, BaseException] | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.built = list(built or [])
+        self.errors = dict(errors or {})
+
+
+def _build_each(recipes: list[Recipe], opts: BuildOptions, policy: LabelPolicy) -> list[SourceSummary]:
+    """Sources one after another in this process. A source that fails does not stop the others: they are
+    built and the failures raised together at the end (one source alone: its own error, as it is). A full
+    disk stops at once: every later source would fail the same way."""
+    if len(recipes) == 1:
+        return [build_source(recipes[0], opts, policy)]
+    built: list[SourceSummary] = []
+    errors: dict[str, BaseException] = {}
+    for recipe in recipes:
+        try:
+            built.append(build_source(recipe, opts, policy))
+        except Exception as exc:  # noqa: BLE001 - reported below, with the sources that did build
+            if disk_full(exc):
+                raise
+            log.error("%s: %s", recipe.name, " ".join(str(exc).split()) or type(exc).__name__)
+            errors[recipe.name] = exc
+    if errors:
+        lines = "; ".join(f"{name}: {type(e).__name__}" for name, e in errors.items())
+        names = ", ".join(s.source for s in built) or "none"
+        raise SourcesFailed(f"{len(errors)} source(s) failed ({lines}). Built: {names}. Fix what the errors "
+                            "above say and rerun the same command: built sources are up to date and "
+                            "skipped.", built, errors)  # fmt: skip
+    return built
 
 
 @dataclass(frozen=True)
@@ -185,7 +225,8 @@ def _build_units(names: list[str], opts: BuildOptions, policy: LabelPolicy) -> l
     if failed:
         built = ", ".join(names[p] for p in sorted(done)) or "none"
         raise SourcesFailed(f"{len(failed)} source(s) failed: {'; '.join(failed)}. Built: {built}. "
-                            "Rerun the same command to build the failed ones.")  # fmt: skip
+                            "Rerun the same command to build the failed ones.",
+                            [done[p] for p in sorted(done)])  # fmt: skip
     return [done[p] for p in sorted(done)]
 
 
@@ -471,36 +512,44 @@ def process_item(
 ) -> tuple[list[Sample], list[Problem]]:
     """One source image -> its word samples and the reasons for every word that was dropped."""
     if isinstance(item, WordCrop):
-        return process_word_crop(item, source=source, group=group, policy=policy)
+        return process_word_crop(item, source=source, group=group, policy=policy, options=options)
     return process_scene_image(item, source=source, group=group, policy=policy, options=options)
 
 
 def process_scene_image(
     item: AnnotatedImage, *, source: str, group: str, policy: LabelPolicy, options: dict[str, Any]
 ) -> tuple[list[Sample], list[Problem]]:
+    """Every word of one scene: a sample, or exactly one Problem naming why not (never an exception for
+    bad pixels, geometry or labels: those are counted in the report)."""
     drops = list(item.problems)
     samples: list[Sample] = []
     keep_ignored = bool(options.get("keep_ignored", False))
+    name = utf8_safe(item.name)  # a file name that was not UTF-8 is escaped, not a crash at write time
     wanted = []
     for number, inst in enumerate(item.instances, start=1):
-        where = f"{item.name}#{number}"
+        where = f"{name}#{number}"
         if inst.ignore and not keep_ignored:
             drops.append(Problem(where, "dont_care"))
             continue
         label, reason = policy.normalize(inst.text)
         if label is None:
-            drops.append(Problem(where, reason or "bad_label", repr(inst.text)))
+            drops.append(Problem(where, reason or "bad_label", short_repr(inst.text)))
             continue
         wanted.append((number, inst, label))
     if not wanted:
         return samples, drops
+    image_where = name if item.data is not None else utf8_safe(str(item.image))
     try:
-        image = decode_image(item.read())  # decoded once for all of its words
-    except (OSError, CropError) as exc:
-        where = item.name if item.data is not None else str(item.image)
-        return samples, drops + [Problem(where, "corrupt_image", str(exc)) for _ in wanted]
+        data = item.read()
+    except OSError as exc:
+        return samples, drops + [Problem(image_where, "missing_image", str(exc)) for _ in wanted]
+    try:
+        # decoded once for all of its words; refused unread beyond the pixel limit
+        image = decode_image(data, int(options.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS)))
+    except CropError as exc:  # corrupt_image, image_too_large: one per word, so no word goes uncounted
+        return samples, drops + [Problem(image_where, exc.reason, str(exc)) for _ in wanted]
     for number, inst, label in wanted:
-        where = f"{item.name}#{number}"
+        where = f"{name}#{number}"
         try:
             crop = crop_word(
                 image,
@@ -514,39 +563,56 @@ def process_scene_image(
         except CropError as exc:
             drops.append(Problem(where, exc.reason, str(exc)))
             continue
+        except cv2.error as exc:  # OpenCV refusing a pathological region: counted, not fatal
+            drops.append(Problem(where, "crop_failed", str(exc).strip().splitlines()[-1][:200]))
+            continue
         h, w = crop.pixels.shape[:2]
         extra: dict[str, Any] = {
             "points": [list(p) for p in inst.points],
-            "image": item.name,
+            "image": name,
             "crop": crop.method,
         }
         if crop.rotated:
             extra["rotated"] = True
         samples.append(
-            Sample(data, label, inst.text, source, group, f"{source}/{item.name}#{number}", w, h, extra)
+            Sample(data, label, inst.text, source, group, f"{source}/{name}#{number}", w, h, extra)
         )
     return samples, drops
 
 
 def process_word_crop(
-    item: WordCrop, *, source: str, group: str, policy: LabelPolicy
+    item: WordCrop, *, source: str, group: str, policy: LabelPolicy, options: dict[str, Any] | None = None
 ) -> tuple[list[Sample], list[Problem]]:
+    """One ready-made crop: a sample storing its bytes as they are, or one Problem naming why not."""
+    options = options or {}
     # the annotation line or record when the parser gives it (reports point at what to fix), else the crop
-    where = item.attrs.get("annotation") or (str(item.image) if item.image is not None else item.image_id)
+    where = utf8_safe(
+        item.attrs.get("annotation") or (str(item.image) if item.image is not None else item.image_id)
+    )
     label, reason = policy.normalize(item.text)
     if label is None:
-        return [], [Problem(where, reason or "bad_label", repr(item.text))]
+        return [], [Problem(where, reason or "bad_label", short_repr(item.text))]
     try:
         data = item.read()
     except OSError as exc:
         return [], [Problem(where, "missing_image", str(exc))]
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        # the header first: empty, HTML, truncated JPEG and over-the-limit files are never decoded
+        image_size(data, int(options.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS)))
+        pixels = cv2.imdecode(
+            np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+        )
+    except CropError as exc:
+        return [], [Problem(where, exc.reason, str(exc))]
+    except cv2.error as exc:
+        return [], [Problem(where, "corrupt_image", str(exc).strip().splitlines()[-1][:200])]
     if pixels is None or pixels.size == 0:
         return [], [Problem(where, "corrupt_image", "image bytes could not be decoded")]
     h, w = pixels.shape[:2]
     # Stored byte for byte: crops a source ships are already the training images. A parser whose file names
     # repeat across folders (Union14M-L has several `1.jpg`) gives the path in attrs["image"], the key.
     extra = {"image": item.image.name if item.image is not None else item.image_id, **item.attrs}
+    extra = {k: utf8_safe(v) if isinstance(v, str) else v for k, v in extra.items()}
     return [Sample(data, label, item.text, source, group, f"{source}/{extra['image']}", w, h, extra)], []
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import os
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 from rebusyn import __version__
 from rebusyn.executors import DEFAULT_RETRIES, EXECUTORS
 from rebusyn.sample import CHARSETS, DEFAULT_CHARSET, DEFAULT_MAX_LEN
-from rebusyn.storage import is_remote
+from rebusyn.storage import disk_full, is_remote
 from rebusyn.synth.engine import ENGINES
 
 
@@ -230,27 +229,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        from rebusyn.build import SourcesFailed
+
+        if isinstance(exc, SourcesFailed):
+            # the sources that did build get their summary; each failure its full message
+            if exc.built:
+                from rebusyn.build import BuildResult, format_summary
+
+                where = getattr(args, "root", None) or default_root()
+                print(format_summary(BuildResult(exc.built, []), where))
+            for name, error in exc.errors.items():
+                print(f"rebusyn: {name}: {error}", file=sys.stderr)
         if os.environ.get("REBUSYN_DEBUG"):
             raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"rebusyn: error: {type(exc).__name__}: {message}", file=sys.stderr)
-        if _disk_full(exc):
+        if disk_full(exc):
             where = getattr(args, "root", None) or default_root()
             print(f"rebusyn: the disk holding {where} (or its downloads/work folder) is full. Nothing "
                   "half-written is visible to readers; free some space and run the same command again: "
                   "finished sources and shards are kept and the run resumes.", file=sys.stderr)  # fmt: skip
         return 1
-
-
-def _disk_full(exc: BaseException) -> bool:
-    """ENOSPC/EDQUOT anywhere in the chain, including LMDB's own error text (py-lmdb raises lmdb.Error)."""
-    while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
-        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def _root_arg(text: str) -> Path | str:

@@ -14,6 +14,7 @@ including `AWS_ENDPOINT_URL` for MinIO, Ceph or a local emulator.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -131,6 +132,17 @@ class Storage:
             return sorted(p.name for p in base.iterdir() if (p / "data.mdb").is_file())
         pattern = self.url(f"{rel}/*/data.mdb")
         return sorted(Path(p).parent.name for p in self.fs.glob(pattern))
+
+
+def disk_full(exc: BaseException | None) -> bool:
+    """ENOSPC/EDQUOT anywhere in an exception's chain, including LMDB's and pyarrow's own error texts."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _same_filesystem(a: Path, b: Path) -> bool:

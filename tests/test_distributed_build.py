@@ -89,3 +89,15 @@ def test_s3_root(reference: Path, mirror: str, tmp_path: Path, s3) -> None:  # n
     # downloads stay in the work folder for the next run; the built shards do not
     assert any((tmp_path / "work" / "downloads").rglob("*.zip"))
     assert not list((tmp_path / "work").glob("train/**/data.mdb"))
+
+
+def test_local_build_goes_on_past_a_failed_source(mirror: str, tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    from rebusyn.cli import main
+
+    sources = "coco_text,icdar2015"  # coco_text has no archive on this mirror
+    code = main(["build", "--root", str(tmp_path), "--sources", sources, "--mirror", mirror, "-q"])
+    assert code == 1
+    assert (tmp_path / "index" / "icdar2015.parquet").is_file()  # built after coco_text failed
+    out, err = capsys.readouterr()
+    assert "icdar2015" in out  # the summary of what was built
+    assert "coco_text: " in err and "cocotext.v2.zip" in err and "Built: icdar2015" in err
