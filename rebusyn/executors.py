@@ -79,6 +79,7 @@ DEFAULT_RETRIES = 2
 FAULT_KILL_ENV = "REBUSYN_FAULT_KILL_UNIT"  # testing hook, see maybe_inject_fault
 FAULT_DIR_ENV = "REBUSYN_FAULT_DIR"
 FAULT_KILL_AT_ENV = "REBUSYN_FAULT_KILL_AT"  # testing hook, see maybe_kill_at
+FAULT_TIMES_ENV = "REBUSYN_FAULT_TIMES"  # how many times the hooks kill (default 1)
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,10 @@ class LocalExecutor:
     """Units on a local process pool (`workers` processes; 1 = in this process).
 
     A unit that raises is retried up to `retries` times. A worker that dies (killed, out of memory) breaks
-    a `concurrent.futures` pool: every unit running on it counts an attempt and is resubmitted on a new
-    pool, so an innocent unit can spend one retry on its neighbour's crash."""
+    a `concurrent.futures` pool, which does not say whose worker it was: the units that were on it are run
+    again one at a time, each in a process of its own, and only a unit whose own process dies (or that
+    raises) spends an attempt. So a neighbour's crash never costs a unit its retries; the price is that a
+    crash that does not happen again (a one-off OOM kill) is forgiven even with `retries=0`."""
 
     name = "local"
 
@@ -143,11 +146,18 @@ class LocalExecutor:
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         todo: deque[int] = deque(range(len(units)))
         attempts = [0] * len(units)
-        pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method))
+        pool = ProcessPoolExecutor(self.workers, mp_context=context)
         running: dict[Any, int] = {}
+
+        def failed(position: int, error: str) -> Iterator[tuple[int, UnitFailure]]:
+            if attempts[position] > self.retries:
+                yield position, UnitFailure(position, attempts[position], error)
+            else:
+                todo.appendleft(position)
+
         try:
             while todo or running:
                 while todo and len(running) < self.in_flight:
@@ -159,29 +169,31 @@ class LocalExecutor:
                 for future in done:
                     position = running.pop(future)
                     try:
-                        result = future.result()
+                        yield position, future.result()
                     except BrokenProcessPool:
                         broken = True
-                        error = "worker process died (killed or out of memory)"
+                        running[future] = position  # settled with the others below
                     except Exception as exc:  # noqa: BLE001
-                        error = f"{type(exc).__name__}: {exc}"
-                    else:
-                        yield position, result
-                        continue
-                    if attempts[position] > self.retries:
-                        yield position, UnitFailure(position, attempts[position], error)
-                    else:
-                        todo.appendleft(position)
+                        yield from failed(position, f"{type(exc).__name__}: {exc}")
                 if broken:
-                    # Every unit still on the broken pool is lost with it: count the attempt, resubmit.
-                    for future, position in list(running.items()):
-                        running.pop(future)
-                        if attempts[position] > self.retries:
-                            yield position, UnitFailure(position, attempts[position], "worker process died")
-                        else:
-                            todo.appendleft(position)
+                    # A dead worker takes the whole pool and every unit on it down, and the pool does not
+                    # say whose worker died. Run those units again one at a time, each in a process of its
+                    # own: the one that dies again is the culprit and spends its attempt; the others are
+                    # innocent bystanders and finish without spending any.
+                    lost = sorted(running.values())
+                    running.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
-                    pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method))
+                    for position in lost:
+                        with ProcessPoolExecutor(1, mp_context=context) as alone:
+                            try:
+                                yield position, alone.submit(fn, units[position]).result()
+                            except BrokenProcessPool:
+                                attempts[position] += 1
+                                yield from failed(position, "worker process died (killed or out of memory)")
+                            except Exception as exc:  # noqa: BLE001
+                                attempts[position] += 1
+                                yield from failed(position, f"{type(exc).__name__}: {exc}")
+                    pool = ProcessPoolExecutor(self.workers, mp_context=context)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -290,13 +302,16 @@ def maybe_kill_at(tag: str) -> None:
 
 
 def _kill_once(marker_name: str) -> None:
-    marker = Path(os.environ.get(FAULT_DIR_ENV, ".")) / marker_name
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    os.close(fd)
-    os.kill(os.getpid(), signal.SIGKILL)
+    """SIGKILL this process unless it already happened REBUSYN_FAULT_TIMES times (markers count them)."""
+    folder = Path(os.environ.get(FAULT_DIR_ENV, "."))
+    for k in range(int(os.environ.get(FAULT_TIMES_ENV, "1"))):
+        try:
+            fd = os.open(folder / (marker_name if k == 0 else f"{marker_name}.{k}"),
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # fmt: skip
+        except FileExistsError:
+            continue
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def maybe_inject_fault(unit_number: int) -> None:

@@ -14,7 +14,7 @@ import lmdb
 import pyarrow.parquet as pq
 import pytest
 
-from rebusyn.executors import FAULT_DIR_ENV, FAULT_KILL_ENV, LocalExecutor, UnitFailure
+from rebusyn.executors import FAULT_DIR_ENV, FAULT_KILL_ENV, FAULT_TIMES_ENV, LocalExecutor, UnitFailure
 from rebusyn.storage import Storage
 from rebusyn.synth.run import SynthOptions, UnitsFailed, synthesize
 
@@ -86,11 +86,12 @@ def test_exhausted_retries_list_the_unit_and_a_rerun_finishes(
     out = tmp_path / "out"
     monkeypatch.setenv(FAULT_KILL_ENV, "2")
     monkeypatch.setenv(FAULT_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(FAULT_TIMES_ENV, "5")  # unit 2 dies on every run, also when run alone
     with pytest.raises(UnitsFailed, match=r"unit 2 \(indices 500-599\): worker process died"):
         run(out, workers=2, retries=0)
     report = json.loads((out / "reports" / "fast.json").read_text())
     assert report["status"] == "failed"
-    assert [u["unit"] for u in report["output"]["failed_units"]] == [2]
+    assert [u["unit"] for u in report["output"]["failed_units"]] == [2]  # not unit 1, its neighbour
     assert not (out / "train" / "synth" / "fast").exists()  # nothing was published as the output
     assert not (out / "index" / "fast.parquet").exists()
     monkeypatch.delenv(FAULT_KILL_ENV)
@@ -182,6 +183,7 @@ def test_failed_s3_rebuild_leaves_no_stale_index(
     synthesize(SynthOptions(n=300, root=root, progress=False, unit_size=100))
     monkeypatch.setenv(FAULT_KILL_ENV, "1")
     monkeypatch.setenv(FAULT_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(FAULT_TIMES_ENV, "5")
     with pytest.raises(UnitsFailed):
         synthesize(SynthOptions(n=200, root=root, progress=False, unit_size=100, workers=2, retries=0))
     fs.invalidate_cache()
