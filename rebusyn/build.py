@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
@@ -30,7 +29,6 @@ from rebusyn.crop import (
     crop_word,
     decode_image,
     encode_jpeg,
-    image_size,
 )
 from rebusyn.executors import (
     DEFAULT_RETRIES,
@@ -597,18 +595,11 @@ def process_word_crop(
     except OSError as exc:
         return [], [Problem(where, "missing_image", str(exc))]
     try:
-        # the header first: empty, HTML, truncated JPEG and over-the-limit files are never decoded
-        image_size(data, int(options.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS)))
-        pixels = cv2.imdecode(
-            np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
-        )
+        # decoded as a scene would be, to check it: empty, HTML, truncated JPEG and over-the-limit files
+        # are refused from their header, pixels we could not turn into BGR ourselves after decoding
+        h, w = decode_image(data, int(options.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS))).shape[:2]
     except CropError as exc:
         return [], [Problem(where, exc.reason, str(exc))]
-    except cv2.error as exc:
-        return [], [Problem(where, "corrupt_image", str(exc).strip().splitlines()[-1][:200])]
-    if pixels is None or pixels.size == 0:
-        return [], [Problem(where, "corrupt_image", "image bytes could not be decoded")]
-    h, w = pixels.shape[:2]
     # Stored byte for byte: crops a source ships are already the training images. A parser whose file names
     # repeat across folders (Union14M-L has several `1.jpg`) gives the path in attrs["image"], the key.
     extra = {"image": item.image.name if item.image is not None else item.image_id, **item.attrs}

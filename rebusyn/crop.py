@@ -29,20 +29,42 @@ annotated.
 
 Coordinates are continuous with pixel edges at integers (an axis-aligned quad copies its pixels exactly).
 Annotations are on raw pixels, so images are decoded without applying EXIF orientation.
+
+Hostile images (docs/security.md, "Inputs"): the header is read first (no pixels) and an image of
+more than `max_pixels` pixels is refused as `image_too_large` before anything is decoded; empty files,
+files that are no image format we read (an HTML login page saved as .jpg) and JPEGs without an end
+marker after their last scan (a cut download: OpenCV may fill the missing part with grey) are
+`corrupt_image`. 16-bit samples are reduced to 8 bits, grey and palette images become BGR, and an alpha
+channel is composited over white (what a viewer shows; dropping it can blank text drawn only in alpha).
 """
 
 from __future__ import annotations
 
+import io
+import struct
+import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from rebusyn.loaders.decode import jpeg_size
 
 CROP_MODES = ("warp", "bbox")
 DEFAULT_VERTICAL_RATIO = 1.5
 DEFAULT_MIN_SIDE = 2
 # Less than this fraction of the box inside the image: the annotation is outside the picture.
 MIN_INSIDE_FRACTION = 0.5
+# A vertex this far out puts at least half of any box outside an image of the pixel limit (OpenCV sizes
+# are 32-bit ints too), so it is `box_outside_image` before any arithmetic could overflow.
+MAX_COORDINATE = 2.0**31
+# Larger images are refused unread (recipe option `max_image_pixels`): PIL's own warning threshold, about
+# 0.25 GiB of 8-bit RGB. A 30000 x 30000 PNG of zeros is 0.9 MB on disk and 2.7 GB decoded.
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS by default
+# The formats whose header we read; OpenCV decodes all of them. Anything else (PIL's permissive TGA or
+# ICO guessers would "identify" random bytes) is not an image here. Cameras' MPO files open as JPEG.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP", "PPM", "JPEG2000")
 
 
 class CropError(ValueError):
@@ -60,12 +82,104 @@ class Crop:
     method: str  # box | quad | polygon | min_area_rect | bbox
 
 
-def decode_image(data: bytes) -> np.ndarray:
-    """BGR pixels exactly as stored (EXIF orientation ignored: annotations are on raw pixels)."""
+def image_size(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> tuple[int, int]:
+    """(width, height) from the image header, without decoding pixels. CropError `corrupt_image` for bytes
+    that are no complete image of a known format, `image_too_large` beyond `max_pixels`."""
+    if not data:
+        raise CropError("corrupt_image", "empty file (0 bytes)")
+    header = _jpeg_or_png_size(data)  # 1 us instead of PIL's 25 us: it counts for millions of small crops
+    if header is not None:
+        fmt, width, height = header
+    else:
+        try:
+            with warnings.catch_warnings():  # our limit decides, not PIL's DecompressionBombWarning
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
+                    width, height, fmt = im.width, im.height, im.format
+        except Image.DecompressionBombError as exc:  # beyond PIL's hard ceiling (2x its warning threshold)
+            raise CropError("image_too_large", str(exc)) from exc
+        except Exception as exc:  # PIL's format plugins raise many types on malformed headers
+            detail = f"not a readable image ({_describe_start(data)}): {exc}"
+            raise CropError("corrupt_image", detail) from exc
+    if width < 1 or height < 1:
+        raise CropError("corrupt_image", f"header says {width}x{height} pixels")
+    if width * height > max_pixels:
+        raise CropError(
+            "image_too_large", f"{width}x{height} = {width * height:,} pixels, limit {max_pixels:,}"
+        )
+    if fmt in ("JPEG", "MPO") and not jpeg_is_complete(data):
+        raise CropError(
+            "corrupt_image", f"truncated JPEG ({len(data):,} bytes): no end marker after its last scan"
+        )
+    return width, height
+
+
+def _jpeg_or_png_size(data: bytes) -> tuple[str, int, int] | None:
+    """(format, width, height) of a JPEG (its frame header) or PNG (its IHDR chunk); None otherwise, and
+    for any JPEG whose markers are not plain (PIL then reads the header)."""
+    if data[:2] == b"\xff\xd8":
+        size = jpeg_size(data)
+        return ("JPEG", *size) if size is not None else None
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        width, height = struct.unpack(">II", data[16:24])
+        return "PNG", width, height
+    return None
+
+
+def jpeg_is_complete(data: bytes) -> bool:
+    """Whether an end-of-image marker follows the last start-of-scan marker. Inside entropy-coded data
+    every 0xFF byte is stuffed (FF 00), so neither marker can occur there; an EXIF thumbnail's own end
+    marker comes before the main image's scan, so it does not count. Bytes after the end marker are
+    allowed (some cameras append data)."""
+    return data.rfind(b"\xff\xd9") > data.rfind(b"\xff\xda") >= 0
+
+
+def _describe_start(data: bytes) -> str:
+    head = data[:64].lstrip()
+    if head[:1] == b"<":
+        return f"starts with {head[:24]!r}: an HTML or XML page, not an image"
+    return f"{len(data):,} bytes starting {data[:8]!r}"
+
+
+def to_bgr(pixels: np.ndarray | None) -> np.ndarray | None:
+    """What `cv2.IMREAD_UNCHANGED` gives -> 8-bit BGR: 16-bit samples keep their high byte (as OpenCV's
+    IMREAD_COLOR does), grey is repeated, alpha is composited over white. None for anything else."""
+    if pixels is None or pixels.size == 0:
+        return None
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    elif pixels.dtype != np.uint8:
+        return None
+    if pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 1):
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        return None
+    if pixels.shape[2] == 3:
+        return pixels
+    alpha = pixels[..., 3:4]
+    if (alpha == 255).all():
+        return np.ascontiguousarray(pixels[..., :3])
+    # rgb*a + 255*(255-a) <= 255*255, so uint16 holds it; +127 rounds the division
+    a = alpha.astype(np.uint16)
+    out = (pixels[..., :3].astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """BGR pixels exactly as stored (EXIF orientation ignored: annotations are on raw pixels), after the
+    header checks of `image_size` (so a decompression bomb is refused before it is decoded)."""
+    image_size(data, max_pixels)
     array = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(array, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
+    try:
+        pixels = cv2.imdecode(array, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error as exc:
+        raise CropError("corrupt_image", f"image bytes could not be decoded: {exc}") from exc
+    if pixels is None:
         raise CropError("corrupt_image", "image bytes could not be decoded")
+    image = to_bgr(pixels)
+    if image is None:  # float or 32-bit TIFF samples, 2-channel images: no scene photo is stored so
+        channels = pixels.shape[2] if pixels.ndim == 3 else 1
+        raise CropError("corrupt_image", f"unsupported pixels: {channels} channel(s) of {pixels.dtype}")
     return image
 
 
@@ -201,9 +315,14 @@ def crop_word(
     """Cut one word out of a decoded scene image (see the module docstring for the rules)."""
     if mode not in CROP_MODES:
         raise ValueError(f"unknown crop mode {mode!r}; choose one of {', '.join(CROP_MODES)}")
-    pts = np.asarray(points, dtype=np.float64)
+    try:
+        pts = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:  # ragged or non-numeric vertices, ints > 1e308
+        raise CropError("bad_geometry", f"points are not (x, y) number pairs: {_short(points)}") from exc
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2 or len(pts) == 3 or not np.isfinite(pts).all():
-        raise CropError("bad_geometry", f"points must be 2 or >= 4 finite (x, y) pairs, got {points!r}")
+        raise CropError("bad_geometry", f"points must be 2 or >= 4 finite (x, y) pairs, got {_short(points)}")
+    if np.abs(pts).max() > MAX_COORDINATE:  # such a box lies mostly outside any image; no overflow below
+        raise CropError("box_outside_image", f"coordinates beyond +-{MAX_COORDINATE:.0e}: {_short(points)}")
     extent = pts.max(axis=0) - pts.min(axis=0)
     if extent.min() < min_side:
         raise CropError("degenerate_box", f"box extent {extent[0]:.0f}x{extent[1]:.0f} below {min_side} px")
@@ -214,6 +333,8 @@ def crop_word(
     elif len(pts) == 2:
         pixels, method = crop_box(image, pts, min_side), "box"
     elif len(pts) == 4:
+        if is_self_intersecting(pts):  # a bow-tie: two vertices swapped; warping it mirrors half the word
+            raise CropError("bad_geometry", f"self-intersecting quadrilateral {_short(points)}")
         pixels, method = warp_quad(image, pts, min_side), "quad"
     elif len(pts) % 2 == 0:
         pixels, method = rectify_polygon(image, _clockwise(pts), min_side), "polygon"
@@ -225,6 +346,27 @@ def crop_word(
     if rotated:
         pixels = np.ascontiguousarray(np.rot90(pixels, k=1))
     return Crop(pixels, rotated, method)
+
+
+def _cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
+
+
+def _segments_cross(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> bool:
+    """Whether segments ab and cd cross at a point inside both (touching ends and overlaps do not count:
+    those quads have no area and are `degenerate_box`)."""
+    return _cross(a, b, c) * _cross(a, b, d) < 0 and _cross(c, d, a) * _cross(c, d, b) < 0
+
+
+def is_self_intersecting(quad: np.ndarray) -> bool:
+    """Whether a quadrilateral's opposite edges cross (a bow-tie, e.g. TL, TR, BL, BR)."""
+    p = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    return _segments_cross(p[0], p[1], p[2], p[3]) or _segments_cross(p[1], p[2], p[3], p[0])
+
+
+def _short(value: object, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _clockwise(pts: np.ndarray) -> np.ndarray:
