@@ -14,6 +14,7 @@ from typing import Any
 from rebusyn import __version__
 
 MAX_ERRORS_RECORDED = 1000  # a report stays readable even when a source is badly broken
+MAX_DETAIL_CHARS = 500  # per recorded problem: enough to see what is wrong
 
 
 @dataclass
@@ -43,7 +44,10 @@ class SourceReport:
     def record(self, reason: str, where: str, detail: str | None = None) -> None:
         """Name a dropped item (bounded) without counting it (the count came with a unit's totals)."""
         if len(self.errors) < MAX_ERRORS_RECORDED:
-            self.errors.append({"reason": reason, "where": where, "detail": detail or ""})
+            detail = detail or ""
+            if len(detail) > MAX_DETAIL_CHARS:  # a whole line of a huge one-line ground truth, say
+                detail = detail[:MAX_DETAIL_CHARS] + f"... ({len(detail):,} characters)"
+            self.errors.append({"reason": reason, "where": where[:MAX_DETAIL_CHARS], "detail": detail})
 
     @property
     def dropped_total(self) -> int:

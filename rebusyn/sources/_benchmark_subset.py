@@ -71,10 +71,11 @@ class SubsetList:
         names: list[str] = []
         for i, entry in enumerate(entries):
             name = entry.get("img_path", entry.get("filename")) if isinstance(entry, dict) else entry
-            if not isinstance(name, str) or not name.strip():
-                return None, Problem(f"{path}:data_list[{i}]", "malformed_json", f"no img_path: {entry!r}")
             # img_path is relative to MMOCR's data root (textrecog_imgs/test/word_1.png): match the file name
-            names.append(PurePosixPath(name.strip().replace("\\", "/")).name)
+            base = PurePosixPath(name.strip().replace("\\", "/")).name if isinstance(name, str) else ""
+            if not base:  # no name, or one that names a folder (`/`, `data/`)
+                return None, Problem(f"{path}:data_list[{i}]", "malformed_json", f"no img_path: {entry!r}")
+            names.append(base)
         return cls(path, tuple(names)), None
 
     def select(self, crops: Iterable[WordCrop | Problem]) -> Iterator[WordCrop | Problem]:

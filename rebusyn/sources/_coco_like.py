@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from rebusyn.sample import Instance
-from rebusyn.sources.base import AnnotatedImage, Problem
+from rebusyn.sources.base import AnnotatedImage, Problem, is_file
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png"})
 GEOMETRIES = ("polygon", "bbox")
@@ -84,8 +84,8 @@ def load_json(path: Path) -> tuple[Any, Problem | None]:
     del raw
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, Problem(str(path), "invalid_json", str(exc))
+    except (ValueError, RecursionError) as exc:  # also deep nesting and integers of > 4300 digits
+        return None, Problem(str(path), "invalid_json", f"{type(exc).__name__}: {exc}")
     return data, None
 
 
@@ -110,11 +110,11 @@ class ImageFinder:
         if not rel.is_absolute() and ".." not in rel.parts:
             for root in self.roots:
                 candidate = root.joinpath(*rel.parts)
-                if candidate.is_file():
+                if is_file(candidate):
                     return candidate
         for directory in self.dirs:
             candidate = directory / rel.name
-            if candidate.is_file():
+            if is_file(candidate):
                 return candidate
         return None
 
@@ -146,7 +146,12 @@ def _positive_int(value: Any) -> bool:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # JSON integers have no size limit: 1 followed by 400 zeros is no float
+        return False
 
 
 def flat_points(raw: Any) -> tuple[Points | None, str]:
@@ -168,6 +173,8 @@ def bbox_points(raw: Any, pad: int = 0, width: Any = None, height: Any = None) -
     x, y, w, h = raw
     if w <= 0 or h <= 0:
         return None, f"bbox has no area: {raw!r}"
+    if max(abs(x), abs(y), w, h) >= 2**53:  # x + w would be no float any more
+        return None, f"bbox beyond any image: {raw!r:.80}"
     x0, y0 = max(0, math.floor(x) - pad), max(0, math.floor(y) - pad)
     x1, y1 = x0 + math.ceil(w) + 2 * pad, y0 + math.ceil(h) + 2 * pad
     if _positive_int(width):
@@ -192,9 +199,14 @@ def reading_order_quad(points: Points) -> Points:
     the top edge of a word rotated by less than 45 degrees. Vertical words thus come out tall, and the
     cropper's vertical rule turns them."""
     pts = np.asarray(points, dtype=np.float64)
+    if np.abs(pts).max() >= 2.0**31:  # beyond any image, and beyond OpenCV's float32: its min/max box
+        (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+        x0, y0, x1, y1 = (_plain(v) for v in (x0, y0, x1, y1))
+        return (x0, y0), (x1, y0), (x1, y1), (x0, y1)
     quad: np.ndarray | None = None
     if len(pts) == 4:
-        hull = cv2.convexHull(pts.astype(np.float32)).reshape(-1, 2)
+        hull = cv2.convexHull(pts.astype(np.float32))
+        hull = hull.reshape(-1, 2) if hull is not None else pts[:0]  # None when every vertex coincides
         if len(hull) == 4:
             # the hull may start elsewhere: keep the given coordinates, in the hull's cyclic order
             order = [int(np.argmin(np.linalg.norm(pts - h, axis=1))) for h in hull]
@@ -215,7 +227,7 @@ def reading_order_quad(points: Points) -> Points:
 def _plain(v: float) -> float | int:
     """numpy scalars back to plain numbers (ints stay ints), so points compare and serialize simply."""
     f = float(v)
-    return int(f) if f.is_integer() else f
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
 
 
 # --- label filters ------------------------------------------------------------------------------------------

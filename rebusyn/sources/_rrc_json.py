@@ -83,7 +83,8 @@ class TextFilter:
 
 def natural_key(key: str) -> tuple[tuple[int, int, str], ...]:
     """Digit runs compare as numbers: `gt_2` before `gt_10`, `gt_9_0` before `gt_2836_0`."""
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in _DIGITS.split(key) if t)
+    # isdecimal, not isdigit: `²` is a digit that int() refuses
+    return tuple((0, int(t), "") if t.isdecimal() else (1, 0, t) for t in _DIGITS.split(key) if t)
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -108,8 +109,8 @@ def load_json(path: Path) -> tuple[dict[str, Any] | None, Problem | None]:
         data = json.loads(text, object_pairs_hook=_no_duplicates)
     except DuplicateKeyError as exc:
         return None, Problem(str(path), "invalid_json", f"duplicate key {exc}")
-    except json.JSONDecodeError as exc:
-        return None, Problem(str(path), "invalid_json", str(exc))
+    except (ValueError, RecursionError) as exc:  # also deep nesting and integers of > 4300 digits
+        return None, Problem(str(path), "invalid_json", f"{type(exc).__name__}: {exc}")
     if not isinstance(data, dict):
         return None, Problem(
             str(path), "invalid_json", f"expected an object of gt_<N> keys, got {type(data).__name__}"
@@ -118,7 +119,12 @@ def load_json(path: Path) -> tuple[dict[str, Any] | None, Problem | None]:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # JSON integers have no size limit: 1 followed by 400 zeros is no float
+        return False
 
 
 def parse_points(raw: Any) -> tuple[tuple[tuple[float, float], ...] | None, str]:

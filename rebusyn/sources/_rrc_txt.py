@@ -12,6 +12,7 @@ family `icdar2015.py` also reads), plus the script filters those Chinese/multi-l
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,11 +32,18 @@ def split_line(line: str, fields: int) -> list[str] | None:
     return parts if len(parts) == fields else None
 
 
+# A decimal number as annotation tools write it. float() alone would also take `nan`, `inf`, `1_000` and
+# digits of other scripts; `1e999` still overflows to inf and is refused below.
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+
 def _number(token: str) -> float:
-    value = float(token.strip())
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"not a finite number: {token!r}")
-    return int(value) if value.is_integer() else value
+    text = token.strip()
+    value = float(text) if _DECIMAL.fullmatch(text) else math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite decimal number: {token!r}")
+    # ints only where floats are exact: an int of 1e306 would overflow the float arithmetic of geometry
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
 def parse_points(tokens: Sequence[str | int | float]) -> tuple[Point, ...]:

@@ -111,8 +111,8 @@ def iter_mmocr_jsonl(path: Path, where: str) -> Iterator[Entry | Problem]:
         at, line = item
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield Problem(at, "bad_json", str(exc))
+        except (ValueError, RecursionError) as exc:  # also deep nesting and integers of > 4300 digits
+            yield Problem(at, "bad_json", f"{type(exc).__name__}: {exc}")
             continue
         yield _entry(at, record, "filename", lambda r: r.get("text"))
 
@@ -120,10 +120,13 @@ def iter_mmocr_jsonl(path: Path, where: str) -> Iterator[Entry | Problem]:
 def iter_mmocr_json(path: Path, where: str) -> Iterator[Entry | Problem]:
     """MMOCR 1.x recognition JSON: `data_list[i] = {"img_path", "instances": [{"text"}]}`."""
     text = decode_bytes(path.read_bytes())
+    if text is None:
+        yield Problem(where, "invalid_utf8", "neither UTF-8 nor UTF-16 with a BOM")
+        return
     try:
-        data = json.loads(text) if text is not None else None
-    except json.JSONDecodeError as exc:
-        yield Problem(where, "bad_json", str(exc))
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # also deep nesting and integers of > 4300 digits
+        yield Problem(where, "bad_json", f"{type(exc).__name__}: {exc}")
         return
     records = data.get("data_list") if isinstance(data, dict) else None
     if not isinstance(records, list):

@@ -23,6 +23,12 @@ class Problem:
     reason: str
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        # Places and details quote the input: a lone surrogate from a JSON escape or a non-UTF-8 file name
+        # would make the UTF-8 report unwritable at the very end of a build.
+        object.__setattr__(self, "where", utf8_safe(self.where))
+        object.__setattr__(self, "detail", utf8_safe(self.detail))
+
 
 @dataclass(frozen=True)
 class AnnotatedImage:
@@ -86,6 +92,28 @@ def read_text(path: Path) -> str:
         return f.read()
 
 
+def is_file(path: Path) -> bool:
+    """`path.is_file()` for a name taken from an annotation: False, not OSError, when the file system refuses
+    the name (a component longer than 255 bytes: ENAMETOOLONG)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def utf8_safe(text: str) -> str:
+    """`text` as it can be written to UTF-8 (LMDB labels, JSON meta, Parquet): lone surrogates, which a file
+    name that was not UTF-8 decodes to (`\\udcff`), are spelled out as backslash escapes."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def short_repr(value: Any, limit: int = 200) -> str:
+    """`repr(value)`, cut to `limit` characters (a 10,000-character label must not bloat the report)."""
+    text = utf8_safe(repr(value))
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def natural_key(name: str) -> tuple:
     """Sort key under which `img_2` comes before `img_10` (and `crop_img_2` before `crop_img_10`)."""
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
+    # isdecimal, not isdigit: `²` is a digit that int() refuses
+    return tuple(int(t) if t.isdecimal() else t for t in re.split(r"(\d+)", name))

@@ -41,7 +41,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rebusyn.sources._str_lmdb import iter_lmdb_tree
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, natural_key
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file, natural_key
 
 LABEL_FILE = "Label.json"
 _CHUNK = 1 << 20  # characters read per step
@@ -107,7 +107,7 @@ def _crop(
         return Problem(where, "duplicate_image", f"{key} is listed more than once")
     seen.add(key)
     image = extracted / key
-    if not image.is_file():
+    if not is_file(image):
         return Problem(where, "missing_image", f"{key} is not in the archive")
     attrs = {"image": key, "subset": prefix.as_posix(), "annotation": where}
     if not prefix.parts:  # Label.json at the top of the archive: no dataset folder name to record
@@ -136,8 +136,8 @@ def iter_json_array(path: Path, where: str, chunk: int = _CHUNK) -> Iterator[tup
         while True:
             index += 1
             value = reader.decode(decoder)
-            if isinstance(value, json.JSONDecodeError):
-                yield Problem(f"{where}#{index}", "bad_json", str(value))
+            if isinstance(value, Exception):
+                yield Problem(f"{where}#{index}", "bad_json", f"{type(value).__name__}: {value}")
                 return
             yield index, value[0]
             if reader.expect("]"):
@@ -205,10 +205,10 @@ class _Chunks:
             return True
         return False
 
-    def decode(self, decoder: json.JSONDecoder) -> tuple[Any] | json.JSONDecodeError:
+    def decode(self, decoder: json.JSONDecoder) -> tuple[Any] | ValueError | RecursionError:
         """The next JSON value. A value that fails, ends at the buffer's end or is a number followed by
         anything but a delimiter may be cut by the chunk boundary: read more and decode again (up to
-        _MAX_RECORD characters)."""
+        _MAX_RECORD characters). Deep nesting and integers of more than 4300 digits fail for good."""
         self.skip_space()
         while True:
             try:
@@ -217,6 +217,8 @@ class _Chunks:
                 if len(self.buf) - self.pos > _MAX_RECORD or not self.fill():
                     return exc
                 continue
+            except (ValueError, RecursionError) as exc:  # more bytes cannot make these valid
+                return exc
             cut = end == len(self.buf) or (
                 isinstance(value, (int, float)) and self.buf[end] not in " \t\r\n,]"
             )  # `1.5e3` split after `1`: the digits decode alone, so look at what follows

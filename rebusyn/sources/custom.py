@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rebusyn.sources._str_lmdb import find_lmdbs, iter_lmdb
 from rebusyn.sources._word_labels import is_image, iter_case_sensitive, iter_text_lines, read_label_file
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, natural_key
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file, natural_key
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def _resolve(folder: Path, name: str) -> Path | None:
     candidates = [path] if path.is_absolute() else [folder / path]
     if not path.is_absolute() and path.parts[0] == folder.name:
         candidates.append(folder.parent / path)  # `data/img/1.jpg` listed in data/gt.txt
-    return next((c for c in candidates if c.is_file()), None)
+    return next((c for c in candidates if is_file(c)), None)
 
 
 def _relative(path: Path, folder: Path) -> str:

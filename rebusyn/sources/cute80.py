@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from rebusyn.sources._word_labels import Entry, iter_case_sensitive_set, iter_img_text, iter_mmocr_json
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file
 
 
 def parse(ctx: ParseContext) -> Iterator[AnnotatedImage | WordCrop | Problem]:
@@ -51,7 +51,7 @@ def _crops(extracted: Path, entries: Iterator[Entry | Problem]) -> Iterator[Word
             continue
         # `timage/001.jpg` (txt) or a path under MMOCR's data root (JSON): the file name is what matters
         image = images / PurePosixPath(entry.image.replace("\\", "/")).name
-        if not image.is_file():
+        if not is_file(image):
             yield Problem(entry.where, "missing_image", f"{entry.image} is not in {images.name}/")
             continue
         rel = f"{images.name}/{image.name}"

@@ -24,6 +24,7 @@ Subsets (options, see `_benchmark_subset.py`): `drop_non_alphanumeric` (1095 -> 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,11 @@ def parse_detection_gt(text: str, where: str) -> tuple[list[Instance], list[Prob
             )
             continue
         x0, y0, x1, y1 = (float(v) for v in m.group(1, 2, 3, 4))
+        if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):  # 309 digits and more are inf
+            problems.append(
+                Problem(f"{where}:{lineno}", "malformed_line", f"coordinate out of range: {line!r}")
+            )
+            continue
         quoted, bare = m.group(5), m.group(6)
         transcription = unescape(quoted) if quoted is not None else bare
         points = ((_plain(x0), _plain(y0)), (_plain(x1), _plain(y1)))
@@ -87,7 +93,7 @@ def parse_detection_gt(text: str, where: str) -> tuple[list[Instance], list[Prob
 
 
 def _plain(v: float) -> float | int:
-    return int(v) if v.is_integer() else v
+    return int(v) if v.is_integer() and abs(v) < 2**53 else v
 
 
 def _gt_key(path: Path) -> str | None:

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rebusyn.sample import Instance
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, read_text
+from rebusyn.sources._rrc_txt import parse_points
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file, read_text
 
 IGNORE_MARK = "###"
 _IMAGE_ID = re.compile(r"^img_(\d+)$")
@@ -45,15 +46,14 @@ def parse_detection_gt(text: str, where: str) -> tuple[list[Instance], list[Prob
                 Problem(f"{where}:{lineno}", "malformed_line", f"expected 8 coordinates and a text: {line!r}")
             )
             continue
-        try:
-            coords = [float(p) for p in parts[:8]]
+        try:  # decimal numbers only: float() alone would take `nan`, `inf` and `1_0`
+            points = tuple((float(x), float(y)) for x, y in parse_points(parts[:8]))
         except ValueError:
             problems.append(
                 Problem(f"{where}:{lineno}", "malformed_line", f"non-numeric coordinate: {line!r}")
             )
             continue
         transcription = parts[8]
-        points = tuple((coords[i], coords[i + 1]) for i in range(0, 8, 2))
         instances.append(
             Instance(
                 text=transcription, points=points, ignore=transcription == IGNORE_MARK, attrs={"line": lineno}
@@ -138,7 +138,7 @@ def iter_word_crops(crops_dir: Path) -> Iterator[WordCrop | Problem]:
     yield from problems
     for name, text in entries:
         image = gt.parent / name
-        if not image.is_file():
+        if not is_file(image):
             yield Problem(f"{gt}", "missing_image", f"{name} is listed but not in the archive")
             continue
         yield WordCrop(image, Path(name).stem, text)

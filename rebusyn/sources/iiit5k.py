@@ -33,7 +33,7 @@ import numpy as np
 import scipy.io
 
 from rebusyn.sources._word_labels import iter_case_sensitive_set
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file
 
 LABEL_FIELDS = {"ground_truth": "GroundTruth", "char_bound": "chars"}
 
@@ -142,7 +142,7 @@ def iter_original(root: Path, split: str, labels: str = "ground_truth") -> Itera
                 continue
             text = by_name[name]
         image = data_path.parent / name
-        if not image.is_file():
+        if not is_file(image):
             yield Problem(f"{data_path}", "missing_image", f"{name} is listed but not in the archive")
             continue
         yield WordCrop(image, name, text, attrs={"img_name": name})

@@ -74,8 +74,10 @@ def parse(ctx: ParseContext) -> Iterator[WordCrop | Problem]:
 
 
 def path_hash(rel: str) -> int:
-    """64-bit hash of an image path relative to the 90kDICT32px folder (`3000/7/182_slinking_71711.jpg`)."""
-    return int.from_bytes(hashlib.blake2b(rel.encode("utf-8"), digest_size=8).digest(), "little")
+    """64-bit hash of an image path relative to the 90kDICT32px folder (`3000/7/182_slinking_71711.jpg`).
+    A member name that was not UTF-8 (tarfile keeps its bytes as surrogate escapes) hashes its raw bytes."""
+    data = rel.encode("utf-8", "surrogateescape")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 @dataclass
@@ -182,7 +184,10 @@ def read_lists(archive: Path, workdir: Path) -> tuple[str, dict[str, Path]]:
 
 
 def read_lexicon(path: Path) -> list[str]:
-    return read_text(path).split("\n")
+    try:
+        return read_text(path).split("\n")
+    except UnicodeDecodeError as exc:
+        raise MJSynthError(f"{LEXICON} is not UTF-8 ({exc}); is this MJSynth's lexicon?") from exc
 
 
 def iter_tar(archive: Path, splits: list[str], label_from: str = "filename") -> Iterator[WordCrop | Problem]:

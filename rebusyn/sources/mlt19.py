@@ -41,7 +41,7 @@ from rebusyn.sources._rrc_txt import (
     split_line,
     strip_quotes,
 )
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file
 
 IGNORE_MARK = "###"
 SCRIPTS = ("Arabic", "Latin", "Chinese", "Japanese", "Korean", "Bangla", "Hindi", "Symbols", "Mixed", "None")
@@ -159,7 +159,7 @@ def iter_word_crops(
                 yield Problem(where, "language_filtered", f"{why}: {transcription!r}")
                 continue
             image = gt.parent / name
-            if not image.is_file():
+            if not is_file(image):
                 image = by_name.get(Path(name).name)
             if image is None:
                 yield Problem(where, "missing_image", f"{name} is listed but in none of the word-image parts")

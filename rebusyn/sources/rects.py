@@ -50,8 +50,8 @@ def parse_json(text: str, where: str, level: str = "lines") -> tuple[list[Instan
     """One ground-truth JSON's text -> the instances of `level` and the entries that could not be used."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [], [Problem(where, "malformed_json", str(exc))]
+    except (ValueError, RecursionError) as exc:  # also deep nesting and integers of > 4300 digits
+        return [], [Problem(where, "malformed_json", f"{type(exc).__name__}: {exc}")]
     if not isinstance(data, dict) or not isinstance(data.get(level, []), list):
         return [], [Problem(where, "malformed_json", f"expected an object with a {level!r} list")]
     instances: list[Instance] = []

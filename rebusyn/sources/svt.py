@@ -30,7 +30,7 @@ from PIL import Image
 
 from rebusyn.sample import Instance
 from rebusyn.sources._word_labels import iter_case_sensitive_set
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file
 
 
 def parse(ctx: ParseContext) -> Iterator[AnnotatedImage | WordCrop | Problem]:
@@ -48,7 +48,7 @@ def _number(value: str | None) -> float:
     number = float(str(value).strip())
     if number != number or number in (float("inf"), float("-inf")):
         raise ValueError(f"not finite: {value!r}")
-    return int(number) if number.is_integer() else number
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number  # huge ints overflow later
 
 
 def image_size(path: Path, resolution: ET.Element | None) -> tuple[int, int] | None:
@@ -56,7 +56,7 @@ def image_size(path: Path, resolution: ET.Element | None) -> tuple[int, int] | N
     try:
         with Image.open(path) as im:
             return im.size
-    except OSError:
+    except (OSError, ValueError, Image.DecompressionBombError):  # the build counts the image as unusable
         pass
     if resolution is not None:
         try:
@@ -109,7 +109,7 @@ def iter_original(root: Path, split: str, clip: bool = True) -> Iterator[Annotat
             yield Problem(where, "malformed_entry", "no imageName")
             continue
         image = base / name
-        if not image.is_file():
+        if not is_file(image):
             yield Problem(where, "missing_image", f"{name} is listed but not in the archive")
             continue
         size = image_size(image, elem.find("Resolution"))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rebusyn.sources._str_lmdb import find_dir
 from rebusyn.sources._word_labels import iter_case_sensitive_set, iter_img_text
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file
 
 
 def parse(ctx: ParseContext) -> Iterator[AnnotatedImage | WordCrop | Problem]:
@@ -37,7 +37,7 @@ def iter_mmocr(extracted: Path) -> Iterator[WordCrop | Problem]:
         if isinstance(entry, Problem):
             yield entry
             continue
-        image = next((p for p in (folder / "par1" / entry.image, folder / entry.image) if p.is_file()), None)
+        image = next((p for p in (folder / "par1" / entry.image, folder / entry.image) if is_file(p)), None)
         if image is None:
             yield Problem(entry.where, "missing_image", f"{entry.image} is not in {folder.name}/par1/")
             continue

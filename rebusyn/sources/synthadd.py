@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 
 from rebusyn.sources._str_lmdb import iter_lmdb_tree
 from rebusyn.sources._word_labels import Entry, iter_img_text, iter_text_lines
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file
 
 TOP = "SynthText_Add"
 ANNOTATIONS = "annotationlist"
@@ -160,7 +160,7 @@ def _crop(root: Path, rel: PurePosixPath, entry: Entry, seen: set[str]) -> WordC
         return Problem(entry.where, "duplicate_image", f"{key} is listed more than once")
     seen.add(key)
     image = root / key
-    if not image.is_file():
+    if not is_file(image):
         return Problem(entry.where, "missing_image", f"{key} is not in {root.name}/")
     attrs = {"image": key}
     if len(rel.parts) > 1 and _CROPS.match(rel.parts[0]):

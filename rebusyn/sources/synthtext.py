@@ -64,7 +64,10 @@ def words_of(rows: list[str]) -> list[str]:
 
 def boxes_of(bb: Any) -> np.ndarray:
     """`wordBB{i}` as an array of n quads (n × 4 × 2); raises ValueError unless it is 2×4 or 2×4×n."""
-    arr = np.asarray(bb, dtype=np.float64)
+    try:
+        arr = np.asarray(bb, dtype=np.float64)
+    except TypeError as exc:  # not numbers at all (a cell of cells)
+        raise ValueError(f"wordBB is not numeric: {type(bb).__name__}") from exc
     if arr.shape == (2, 4):
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[:2] != (2, 4):

@@ -162,7 +162,7 @@ def _number(token: str | float) -> float:
     value = float(token)
     if not np.isfinite(value):
         raise ValueError(token)
-    return int(value) if value.is_integer() else value
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value  # huge ints overflow later
 
 
 def _py2_strings(inner: str) -> list[str] | None:

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 
 from rebusyn.sources._str_lmdb import iter_lmdb_tree
 from rebusyn.sources._word_labels import Entry, iter_mmocr_json, iter_mmocr_jsonl
-from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop
+from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, is_file
 
 LEVELS = ("challenging", "easy", "hard", "medium", "normal")  # the five training difficulty levels
 ANNOTATION_FORMATS = ("auto", "jsonl", "json")
@@ -95,7 +95,7 @@ def _crop(root: Path, entry: Entry, subset: str) -> WordCrop | Problem:
     if name.is_absolute() or ".." in name.parts:
         return Problem(entry.where, "bad_path", f"image path leaves the dataset folder: {entry.image!r}")
     for candidate in (root / name, root / "full_images" / name):
-        if candidate.is_file():
+        if is_file(candidate):
             rel = candidate.relative_to(root).as_posix()
             return WordCrop(
                 image=candidate, image_id=rel, text=entry.text, attrs={"image": rel, "subset": subset}
