@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rebusyn.synth import fonts as fontmod
@@ -44,3 +46,16 @@ def s3(s3_server):  # noqa: ANN001, ANN201
     bucket = f"rebusyn-{uuid.uuid4().hex[:12]}"  # moto keeps buckets for the whole process
     s3_server.mkdir(bucket)
     return s3_server, bucket
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A proxy from the environment would swallow requests meant for 127.0.0.1.
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "dest"

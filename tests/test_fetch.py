@@ -18,7 +18,6 @@ from rebusyn.fetch import (
     ArchiveRef,
     ChecksumMismatch,
     FetchError,
-    FetchOptions,
     ManualDownloadRequired,
     fetch_archive,
     fetch_archives,
@@ -27,32 +26,15 @@ from rebusyn.fetch import (
     safe_extract,
     tar_members,
 )
+from tests._fetch_helpers import opts, sha256
 from tests.httpserver import FileServer
 
 DATA = bytes((i * 7 + i // 251) % 256 for i in range(200_000))  # not all-zero: corruption must be visible
 NAME = "train_images.zip"
 
 
-def sha256(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
-
-
 def md5(b: bytes) -> str:
     return hashlib.md5(b).hexdigest()
-
-
-def opts(**kw: object) -> FetchOptions:
-    base: dict[str, object] = {"retries": 3, "backoff": 0.01, "timeout": 5.0, "progress": False}
-    base.update(kw)
-    return FetchOptions(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A proxy from the environment would swallow requests meant for 127.0.0.1.
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture
@@ -60,11 +42,6 @@ def srv(tmp_path: Path):
     with FileServer(tmp_path / "www") as s:
         s.add_file(NAME, DATA)
         yield s
-
-
-@pytest.fixture
-def dest(tmp_path: Path) -> Path:
-    return tmp_path / "dest"
 
 
 def ref(srv: FileServer, **kw: object) -> ArchiveRef:

@@ -7,7 +7,6 @@ in a FetchError that names the URL and says what to do. docs/security.md has the
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import re
 import socket
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rebusyn.fetch import ArchiveRef, ChecksumMismatch, FetchError, FetchOptions, FetchResult, fetch_archive
+from rebusyn.fetch import ArchiveRef, ChecksumMismatch, FetchError, FetchResult, fetch_archive
+from tests._fetch_helpers import opts, sha256
 from tests.httpserver import FileServer
 
 DATA = bytes((i * 7 + i // 251) % 256 for i in range(200_000))  # not all-zero: a splice must be visible
@@ -25,34 +25,11 @@ NAME = "train_images.zip"
 TIMEOUT = 0.5  # client read timeout in the stall cases: short (tests < 2 s), yet safe on a loaded machine
 
 
-def sha256(b: bytes) -> str:
-    return hashlib.sha256(b).hexdigest()
-
-
-def opts(**kw: object) -> FetchOptions:
-    base: dict[str, object] = {"retries": 3, "backoff": 0.01, "timeout": 5.0, "progress": False}
-    base.update(kw)
-    return FetchOptions(**base)  # type: ignore[arg-type]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A proxy from the environment would swallow requests meant for 127.0.0.1.
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
 @pytest.fixture
 def srv(tmp_path: Path):
     with FileServer(tmp_path / "www") as s:
         s.add_file(NAME, DATA)
         yield s
-
-
-@pytest.fixture
-def dest(tmp_path: Path) -> Path:
-    return tmp_path / "dest"
 
 
 def fetch(

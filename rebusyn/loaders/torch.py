@@ -237,11 +237,32 @@ class _ManifestSource:
         return images, labels
 
 
+class _ManifestView:
+    """What both datasets expose of their shared `_ManifestSource`."""
+
+    source: _ManifestSource
+
+    @property
+    def rows(self) -> ManifestRows:
+        return self.source.rows
+
+    @property
+    def epoch(self) -> int:
+        return self.source.epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.source.set_epoch(epoch)
+
+    def close(self) -> None:
+        """Release this process's LMDB environments (see the module doc); reading again reopens them."""
+        self.source.close()
+
+
 # ---------------------------------------------------------------------------------------------------
 # Map-style
 
 
-class ManifestDataset(TorchDataset):
+class ManifestDataset(_ManifestView, TorchDataset):
     """Map-style dataset: item i is (uint8 tensor channels x height x width, label) of row i of the epoch.
 
     `manifest`: a manifest directory (or its manifest.json), or a dataset root (every training row).
@@ -275,21 +296,6 @@ class ManifestDataset(TorchDataset):
             manifest, image_size, channels, resize, interpolation, pad_value, transform, epoch, seed, root,
             return_row,
         )
-
-    @property
-    def rows(self) -> ManifestRows:
-        return self.source.rows
-
-    @property
-    def epoch(self) -> int:
-        return self.source.epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        self.source.set_epoch(epoch)
-
-    def close(self) -> None:
-        """Release this process's LMDB environments (see the module doc); reading again reopens them."""
-        self.source.close()
 
     def __len__(self) -> int:
         return self.source.rows.per_epoch
@@ -359,7 +365,7 @@ class RatioBatchSampler(Sampler[list[int]]):
 # Iterable
 
 
-class ManifestIterableDataset(IterableDataset):
+class ManifestIterableDataset(_ManifestView, IterableDataset):
     """Streaming dataset: this rank's share of the epoch, split again among DataLoader workers.
 
     Every row of the epoch goes to exactly one (rank, worker) with `uneven="keep"` (ranks then differ by at
@@ -407,21 +413,6 @@ class ManifestIterableDataset(IterableDataset):
         self.drop_last = drop_last
         self.rank, self.world_size = _distributed(rank, world_size)
         self.uneven = uneven
-
-    @property
-    def rows(self) -> ManifestRows:
-        return self.source.rows
-
-    @property
-    def epoch(self) -> int:
-        return self.source.epoch
-
-    def set_epoch(self, epoch: int) -> None:
-        self.source.set_epoch(epoch)
-
-    def close(self) -> None:
-        """Release this process's LMDB environments (see the module doc); reading again reopens them."""
-        self.source.close()
 
     def _units(self, order: np.ndarray) -> Sequence[np.ndarray] | None:
         """The epoch's batches (positions into `order`), or None when single rows are the units."""
