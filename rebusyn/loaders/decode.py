@@ -2,7 +2,8 @@
 
 OpenCV's decoder (libjpeg-turbo in the opencv-python wheels) and its resize are faster than the PIL path STR
 trainers use (`Image.open(...).convert("RGB").resize(...)`): through a DataLoader, rebusyn's datasets
-deliver 2.3-2.5x the samples per CPU-second of a PARSeq-style reader (benchmarks/bench_loader.py). Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale straight from the DCT when the
+deliver 2.3-2.5x the samples per CPU-second of a PARSeq-style reader (benchmarks/bench_loader.py).
+Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale straight from the DCT when the
 target is that much smaller, which skips most of the decode work.
 
 Two ways to reach the target size:
