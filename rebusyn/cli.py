@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=["parquet"], default="parquet")
     e.add_argument("--out", type=Path, required=True)
 
+    so = add_command("sources", help="every source: group, licence, login, REBU-Syn count; state in a root")
+    so.add_argument("--root", type=Path, default=None, help="show each source's state under this root")
+    so.add_argument("--groups", type=_csv, default=(), help="only these groups, e.g. R,E")
+
     sa = add_command("samples", help="write a sample mirror: native-layout archives + SHA256SUMS")
     sa.add_argument("dir", type=Path)
     sa.add_argument("--sources", type=_csv, default=())
@@ -333,6 +337,11 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
         from rebusyn.export import export_parquet, format_summary
 
         print(format_summary(export_parquet(args.path, args.out)))
+    elif args.command == "sources":
+        from rebusyn.catalog import catalog, format_table
+
+        groups = tuple(g.upper() for g in args.groups)
+        print(format_table(catalog(args.root, groups), args.root))
     elif args.command == "samples":
         from rebusyn.samplegen import write_samples
 

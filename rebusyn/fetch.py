@@ -194,6 +194,19 @@ def cached_digests(path: Path) -> tuple[str, str]:
     return md5, sha
 
 
+def known_digests(path: Path) -> tuple[str, str] | None:
+    """(md5, sha256) of a download as its sidecar remembers them, if the file is unchanged since it was
+    hashed; None otherwise. Never hashes (for `rebusyn sources`, which must stay instant)."""
+    try:
+        st = path.stat()
+        data = json.loads(_digest_record(path).read_text())
+        if data["size"] == st.st_size and data["mtime_ns"] == st.st_mtime_ns:
+            return data["md5"], data["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def _remember_digests(path: Path, md5: str, sha: str) -> None:
     st = path.stat()
     with contextlib.suppress(OSError):  # a read-only download folder only costs a re-hash next time
