@@ -59,3 +59,12 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def dest(tmp_path: Path) -> Path:
     return tmp_path / "dest"
+
+
+@pytest.fixture(scope="module")
+def ray_instance():  # noqa: ANN201
+    """A real local Ray instance for one test module (Ray's local mode no longer exists); shut down after."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

@@ -25,13 +25,6 @@ TIMINGS = ("elapsed_s", "hash_s", "pair_s", "crops_per_s")
 
 
 @pytest.fixture(scope="module")
-def ray_instance():  # noqa: ANN201
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def planted(tmp_path_factory: pytest.TempPathFactory) -> Planted:
     return plant(tmp_path_factory.mktemp("dedup_ray") / "root")
 

@@ -36,13 +36,6 @@ def no_leftovers(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def ray_instance():  # noqa: ANN201
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory, cache_env: None) -> Path:
     root = tmp_path_factory.mktemp("reference")
     summary = synthesize(SynthOptions(n=N, root=root, progress=False))

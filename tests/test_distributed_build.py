@@ -42,13 +42,6 @@ def reference(mirror: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def ray_instance():  # noqa: ANN201
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def test_ray_build_is_byte_identical(
     reference: Path, mirror: str, tmp_path: Path, ray_instance: None
 ) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from rebusyn.fetch import MARKER, FetchError, safe_extract
+from tests._fetch_helpers import make_tar, tinfo
 
 S_IFLNK = stat.S_IFLNK | 0o777
 
@@ -38,23 +39,6 @@ def make_zip(
     return path
 
 
-def make_tar(path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:gz") -> Path:
-    with tarfile.open(path, mode, format=tarfile.PAX_FORMAT) as tf:
-        for m in members:
-            if isinstance(m, tarfile.TarInfo):
-                tf.addfile(m)
-            else:
-                info = tarfile.TarInfo(m[0])
-                info.size = len(m[1])
-                tf.addfile(info, io.BytesIO(m[1]))
-    return path
-
-
-def tinfo(name: str, type_: bytes, linkname: str = "") -> tarfile.TarInfo:
-    t = tarfile.TarInfo(name)
-    t.type = type_
-    t.linkname = linkname
-    return t
 
 
 def refused(archive: Path, target: Path, *words: str, **limits: object) -> str:

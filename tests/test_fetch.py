@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import socket
@@ -26,7 +25,7 @@ from rebusyn.fetch import (
     safe_extract,
     tar_members,
 )
-from tests._fetch_helpers import opts, sha256
+from tests._fetch_helpers import make_tar, opts, sha256, tinfo
 from tests.httpserver import FileServer
 
 DATA = bytes((i * 7 + i // 251) % 256 for i in range(200_000))  # not all-zero: corruption must be visible
@@ -405,23 +404,6 @@ def make_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.Z
     return path
 
 
-def make_tar(path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:gz") -> Path:
-    with tarfile.open(path, mode) as tf:
-        for m in members:
-            if isinstance(m, tarfile.TarInfo):
-                tf.addfile(m)
-            else:
-                info = tarfile.TarInfo(m[0])
-                info.size = len(m[1])
-                tf.addfile(info, io.BytesIO(m[1]))
-    return path
-
-
-def tinfo(name: str, type_: bytes, linkname: str = "") -> tarfile.TarInfo:
-    t = tarfile.TarInfo(name)
-    t.type = type_
-    t.linkname = linkname
-    return t
 
 
 def assert_clean(tmp_path: Path, target: Path) -> None:

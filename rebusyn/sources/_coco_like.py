@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from rebusyn.sample import Instance
-from rebusyn.sources.base import AnnotatedImage, Problem, is_file
+from rebusyn.sources.base import AnnotatedImage, Problem, finite_number, is_file
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png"})
 GEOMETRIES = ("polygon", "bbox")
@@ -145,20 +145,11 @@ def _positive_int(value: Any) -> bool:
 # --- geometry -----------------------------------------------------------------------------------------------
 
 
-def _number(value: Any) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # JSON integers have no size limit: 1 followed by 400 zeros is no float
-        return False
-
-
 def flat_points(raw: Any) -> tuple[Points | None, str]:
     """`[x1, y1, x2, y2, ...]` -> ((x1, y1), ...), or (None, why). Values are kept as given."""
     if not isinstance(raw, list) or not raw:
         return None, f"expected a flat list [x1, y1, ...], got {type(raw).__name__} {raw!r:.60}"
-    if len(raw) % 2 or not all(_number(v) for v in raw):
+    if len(raw) % 2 or not all(finite_number(v) for v in raw):
         return None, f"expected an even number of coordinates, got {raw!r:.80}"
     return tuple((raw[i], raw[i + 1]) for i in range(0, len(raw), 2)), ""
 
@@ -168,7 +159,7 @@ def bbox_points(raw: Any, pad: int = 0, width: Any = None, height: Any = None) -
     pixels, `pad` pixels added on each side (COCO-Text: 2), clipped to the annotated image size.
 
     As in PARSeq, the far corner is `x0 + ceil(w) + 2 * pad` after x0 was clipped at 0."""
-    if not (isinstance(raw, list) and len(raw) == 4 and all(_number(v) for v in raw)):
+    if not (isinstance(raw, list) and len(raw) == 4 and all(finite_number(v) for v in raw)):
         return None, f"bbox must be [x, y, w, h], got {raw!r:.80}"
     x, y, w, h = raw
     if w <= 0 or h <= 0:

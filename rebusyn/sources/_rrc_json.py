@@ -14,7 +14,6 @@ everything they remove becomes a Problem with its own reason so the build report
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rebusyn.sample import Instance
-from rebusyn.sources.base import AnnotatedImage, Problem, WordCrop, read_text
+from rebusyn.sources.base import AnnotatedImage, Problem, WordCrop, finite_number, read_text
 
 IGNORE_MARK = "###"
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
@@ -118,22 +117,13 @@ def load_json(path: Path) -> tuple[dict[str, Any] | None, Problem | None]:
     return data, None
 
 
-def _number(value: Any) -> bool:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # JSON integers have no size limit: 1 followed by 400 zeros is no float
-        return False
-
-
 def parse_points(raw: Any) -> tuple[tuple[tuple[float, float], ...] | None, str]:
     """[[x, y], ...] -> points, or (None, why). Accepts ints and floats; keeps the values as given."""
     if not isinstance(raw, list):
         return None, f"points must be a list of [x, y], got {type(raw).__name__}"
     points = []
     for p in raw:
-        if not (isinstance(p, (list, tuple)) and len(p) == 2 and _number(p[0]) and _number(p[1])):
+        if not (isinstance(p, (list, tuple)) and len(p) == 2 and finite_number(p[0]) and finite_number(p[1])):
             return None, f"bad vertex {p!r}"
         points.append((p[0], p[1]))
     return tuple(points), ""

@@ -7,6 +7,7 @@ AnnotatedImage, WordCrop and Problem items.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,3 +118,13 @@ def natural_key(name: str) -> tuple:
     """Sort key under which `img_2` comes before `img_10` (and `crop_img_2` before `crop_img_10`)."""
     # isdecimal, not isdigit: `²` is a digit that int() refuses
     return tuple(int(t) if t.isdecimal() else t for t in re.split(r"(\d+)", name))
+
+
+def finite_number(value: Any) -> bool:
+    """A JSON number usable as a coordinate: int or float (not bool), finite as a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # JSON integers have no size limit: 1 followed by 400 zeros is no float
+        return False
