@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[dev,torch,ray]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,torch,ray,plots]"
 	# trdg 1.8.0 pins arabic-reshaper==2.1.3, whose metadata pip >= 24.1 rejects (and pip then backtracks
 	# to trdg releases that compile numpy 1.16). Its real runtime deps are in pyproject.toml; install it alone.
 	$(BIN)/python -m pip install --quiet --no-deps "trdg==1.8.0"

@@ -176,6 +176,29 @@ def build_parser() -> argparse.ArgumentParser:
     so.add_argument("--root", type=Path, default=None, help="show each source's state under this root")
     so.add_argument("--groups", type=_csv, default=(), help="only these groups, e.g. R,E")
 
+    st = add_command("stats", help="counts, label lengths, characters, image sizes, real:synthetic ratio")
+    st.add_argument("path", type=Path, nargs="?", default=None,
+                    help="dataset root or manifest (default ./data or $REBUSYN_ROOT)")  # fmt: skip
+    st.add_argument("--split", choices=["train", "test"], default="train",
+                    help="of a root: train (groups R,E,B,U,S, custom) or test (the benchmarks)")  # fmt: skip
+    st.add_argument("--html", type=Path, default=None, help="also write a self-contained page with plots")
+    st.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    st.add_argument("--no-preview", action="store_true", help="no sheet of random crops in --html")
+    st.add_argument("--root", type=Path, default=None, help="with a manifest: its dataset root, if it moved")
+
+    pv = add_command("preview", help="a contact sheet PNG of random crops with their labels")
+    pv.add_argument("path", type=Path, nargs="?", default=None,
+                    help="dataset root or manifest (default ./data or $REBUSYN_ROOT)")  # fmt: skip
+    pv.add_argument("--source", type=_csv, default=(), help="only these sources (comma-separated)")
+    pv.add_argument("--group", type=_csv, default=(), help="only these groups, e.g. R,E")
+    pv.add_argument("--n", type=parse_count, default=64, help="crops on the sheet (default 64)")
+    pv.add_argument("--per-source", type=parse_count, default=None,
+                    help="at most this many crops of each source, shown source by source")  # fmt: skip
+    pv.add_argument("--seed", type=int, default=0)
+    pv.add_argument("--columns", type=parse_count, default=8)
+    pv.add_argument("--split", choices=["train", "test"], default="train")
+    pv.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (./preview.png)")
+
     sa = add_command("samples", help="write a sample mirror: native-layout archives + SHA256SUMS")
     sa.add_argument("dir", type=Path)
     sa.add_argument("--sources", type=_csv, default=())
@@ -342,6 +365,30 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
 
         groups = tuple(g.upper() for g in args.groups)
         print(format_table(catalog(args.root, groups), args.root))
+    elif args.command == "stats":
+        from rebusyn.stats import compute, format_text, write_json
+
+        if args.html is not None:
+            from rebusyn.stats_html import require_matplotlib
+
+            require_matplotlib()  # before the work, not after it
+        path = args.path or default_root()
+        stats = compute(path, split=args.split, root=args.root)
+        print(format_text(stats))
+        if args.json is not None:
+            print(f"JSON: {write_json(stats, args.json)}")
+        if args.html is not None:
+            from rebusyn.stats_html import report_page
+
+            print(f"HTML: {report_page(stats, path, args.html, preview=not args.no_preview, root=args.root)}")
+    elif args.command == "preview":
+        from rebusyn.preview import format_summary, preview
+
+        print(format_summary(preview(
+            args.path or default_root(), args.out, n=args.n, seed=args.seed, sources=args.source,
+            groups=tuple(g.upper() for g in args.group), split=args.split, columns=args.columns,
+            per_source=args.per_source,
+        )))  # fmt: skip
     elif args.command == "samples":
         from rebusyn.samplegen import write_samples
 
