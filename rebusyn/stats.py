@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 
 from rebusyn.loaders.hf import resolve
 from rebusyn.report import report_path
+from rebusyn.sample import CHARSETS, LabelPolicy
 
 GROUP_ORDER = "REBUSTC"  # real groups, synthetic, test, custom
 KINDS = ("real", "synthetic")
@@ -76,10 +76,12 @@ class Stats:
     sources: list[SourceStats]
     # "real"/"synthetic" -> rows by normalized label length (index = length; the last bin holds longer ones)
     label_length: dict[str, list[int]]
+    charset: str  # the label policy: from the build reports, else the smallest that holds every label
+    charset_from: str  # "reports" or "labels"
     chars: list[tuple[str, int]]  # characters of the normalized labels, most frequent first
     chars_total: int
-    # characters of the raw labels (of kept rows) that no kept label uses, even case-folded: what the
-    # charset policy removed (spaces, punctuation, accents, scripts outside it), most frequent first
+    # characters of the kept rows' raw labels that the charset policy removes outright (spaces,
+    # punctuation, scripts outside it; 'É' is not among them under 36: it becomes 'e'), most frequent first
     removed_chars: list[tuple[str, int]]
     width: dict[str, Histogram]
     height: dict[str, Histogram]
@@ -121,7 +123,9 @@ def compute(path: str | Path, *, split: str = "train", root: str | Path | None =
         "label": rows.column("label"), "label_raw": rows.column("label_raw"),
         "w": sizes[0], "h": sizes[1],
     })  # fmt: skip
-    stats = _summarize(table, str(path), plan.kind, split)
+    sources = pc.unique(rows.column("source")).to_pylist()
+    charset = _report_charset(plan.root, sources) if sources else None
+    stats = _summarize(table, str(path), plan.kind, split, charset if charset in CHARSETS else None)
     stats.epochs = len(pc.unique(rows.column("epoch"))) if rows.num_rows else 1
     if plan.kind == "root":
         stats.sources = [_with_report(s, plan.root) for s in stats.sources]
@@ -183,7 +187,7 @@ def _keys(table: pa.Table, shards: pa.Array) -> np.ndarray:
 # -------------------------------------------------------------------------------------------- computing
 
 
-def _summarize(table: pa.Table, path: str, kind: str, split: str) -> Stats:
+def _summarize(table: pa.Table, path: str, kind: str, split: str, charset: str | None) -> Stats:
     synthetic = table.column("synthetic").to_numpy(zero_copy_only=False).astype(bool)
     lengths = pc.utf8_length(table.column("label")).to_numpy(zero_copy_only=False).astype(np.int64)
     width = np.asarray(table.column("w"), dtype=np.int64)
@@ -226,12 +230,13 @@ def _summarize(table: pa.Table, path: str, kind: str, split: str) -> Stats:
                               "aspect": _spread(aspect[sized])}  # fmt: skip
 
     chars = char_counts(table.column("label"))
-    alphabet = set(chars)
+    policy = LabelPolicy(charset or infer_charset(chars))
     raw = char_counts(table.column("label_raw"))
-    removed = {c: n for c, n in raw.items() if not _shown_by(c, alphabet)}
+    removed = {c: n for c, n in raw.items() if not policy.clean(c)}
     return Stats(
         path=path, kind=kind, split=split, rows=table.num_rows, real=int((~synthetic).sum()),
         synthetic=int(synthetic.sum()), epochs=1, sources=sources, label_length=label_length,
+        charset=policy.charset, charset_from="reports" if charset else "labels",
         chars=_most_frequent(chars), chars_total=int(sum(chars.values())),
         removed_chars=_most_frequent(removed),
         width=size_hists["w"], height=size_hists["h"], aspect=size_hists["aspect"],
@@ -273,13 +278,25 @@ def _utf8_bytes(array: pa.Array) -> np.ndarray:
     return np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
-def _shown_by(char: str, alphabet: set[str]) -> bool:
-    """Whether a raw character survives into labels over `alphabet`, as itself, lower-cased, or folded
-    (NFKD, accents dropped: 'É' -> 'e', fullwidth 'Ｃ' -> 'c'), the way the charset policies map it."""
-    if char in alphabet or char.lower() in alphabet:
-        return True
-    folded = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode().lower()
-    return bool(folded) and all(c in alphabet for c in folded)
+def infer_charset(chars: dict[str, int]) -> str:
+    """The smallest charset policy whose alphabet holds every label character (for a manifest, or a root
+    whose reports do not say)."""
+    for charset in ("36", "94"):
+        if all(LabelPolicy(charset).clean(c) == c for c in chars):
+            return charset
+    return "unicode"
+
+
+def _report_charset(root: Path, sources: list[str]) -> str | None:
+    """The charset the build reports of `sources` name, when they all name the same one."""
+    seen = set()
+    for source in sources:
+        try:
+            options = json.loads(report_path(root, source).read_text(encoding="utf-8")).get("options") or {}
+        except (OSError, ValueError, AttributeError):
+            return None
+        seen.add(options.get("charset"))
+    return seen.pop() if len(seen) == 1 and None not in seen else None
 
 
 def _spread(values: np.ndarray) -> Spread:
@@ -350,7 +367,8 @@ def format_text(stats: Stats, *, width: int = 100) -> str:
                "% of characters")  # fmt: skip
     out.extend(_wrap([f"{_show(c)} {100 * n / stats.chars_total:.1f}" for c, n in shown], width))
     if stats.removed_chars:
-        out.append("raw characters no kept label uses (removed by the charset policy), count:")
+        how = "" if stats.charset_from == "reports" else ", inferred from the labels"
+        out.append(f"raw characters the charset policy ({stats.charset}{how}) removed, count:")
         out.extend(_wrap([f"{_show(c)} {n:,}" for c, n in stats.removed_chars[:TOP_CHARS_SHOWN]], width))
     out.append("")
     out.append("image size, pixels (5th / median / 95th percentile)")
@@ -358,7 +376,8 @@ def format_text(stats: Stats, *, width: int = 100) -> str:
         h, w, a = (_three(spread[k], 1 if k == "aspect" else 0) for k in ("height", "width", "aspect"))
         out.append(f"  {kind_name:<9}  height {h}   width {w}   aspect w/h {a}")
     if stats.unknown_size:
-        out.append(f"  {stats.unknown_size:,} rows have no recorded size and are left out of the sizes")
+        rows_have = "1 row has" if stats.unknown_size == 1 else f"{stats.unknown_size:,} rows have"
+        out.append(f"  {rows_have} no recorded size and are left out of the sizes")
     return "\n".join(out)
 
 

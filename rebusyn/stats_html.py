@@ -73,9 +73,10 @@ def render(stats: Stats, *, preview_png: bytes | None = None) -> str:
                   _figure(_plot_lengths, stats)]  # fmt: skip
         parts += ["<h2>Characters</h2>", _chars_text(stats), _figure(_plot_chars, stats)]
         if stats.removed_chars:
-            parts += ["<h3>Raw characters the labels do not keep</h3>",
-                      "<p>Characters of the kept rows' raw labels that no normalized label shows, not even "
-                      "lower-cased or with accents stripped: what the charset policy removed.</p>",
+            parts += ["<h3>Raw characters the charset policy removed</h3>",
+                      f"<p>Characters of the kept rows' raw labels that the charset policy removes "
+                      f"({_charset_phrase(stats)}); accented and upper-case letters it maps onto its "
+                      "alphabet are not among them.</p>",
                       _char_table(stats.removed_chars[:TOP_CHARS_PLOTTED], None)]  # fmt: skip
         parts += ["<h2>Image size</h2>", _sizes_text(stats), _figure(_plot_sizes, stats)]
     if preview_png is not None:
@@ -200,11 +201,17 @@ def _sizes_text(stats: Stats) -> str:
                                       for v in (spread[k].p5, spread[k].p50, spread[k].p95))
                           for k in ("height", "width", "aspect")]  # fmt: skip
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    unknown = (f'<p class="note">{stats.unknown_size:,} rows have no recorded size and are left out.</p>'
+    rows_have = "1 row has" if stats.unknown_size == 1 else f"{stats.unknown_size:,} rows have"
+    unknown = (f'<p class="note">{rows_have} no recorded size and are left out.</p>'
                if stats.unknown_size else "")  # fmt: skip
     return ("<p>Stored crop size in pixels (5th / 50th / 95th percentile); histograms in quarter octaves.</p>"
             "<table><tr><th></th><th>height</th><th>width</th><th>aspect w/h</th></tr>"
             + "".join(rows) + "</table>" + unknown)  # fmt: skip
+
+
+def _charset_phrase(stats: Stats) -> str:
+    where = "from the build reports" if stats.charset_from == "reports" else "inferred from the labels"
+    return f"charset {html.escape(stats.charset)}, {where}"
 
 
 def _n(value: int | None) -> str:
