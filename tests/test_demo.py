@@ -17,7 +17,8 @@ def test_demo_end_to_end(tmp_path):
     summary = run_demo(tmp_path, progress=False, synth_n=120, workers=1)
     text = summary.text()
     titles = [t.split(" ")[0] for t, _ in summary.sections]
-    assert [t for t in titles if t != "build"] == ["samples", "synth", "mix", "load", "preview", "done"]
+    assert [t for t in titles if t != "build"] == [
+        "samples", "synth", "mix", "load", "stats", "preview", "done"]  # fmt: skip
     assert titles[1] == "build" and titles.index("synth") in (2, 3)  # train groups, then the test sets if any
     assert "icdar2015  B      2/2 ok" in text
     # the report records that every input came from the mirror and was verified against its SHA256SUMS
@@ -30,3 +31,7 @@ def test_demo_end_to_end(tmp_path):
     assert real > 0 and synthetic == round(real / 3)
     sheet = np.asarray(Image.open(tmp_path / "preview.png").convert("L"))
     assert sheet.shape[0] > 100 and sheet.std() > 20  # not blank
+    stats = dict(summary.sections)["stats"]
+    assert f"real : synthetic = {real:,} : {synthetic:,}" in stats
+    page = (tmp_path / "stats.html").read_text(encoding="utf-8")
+    assert page.count("<svg") == 4 and "icdar2015" in page
