@@ -373,7 +373,7 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
 
             require_matplotlib()  # before the work, not after it
         path = args.path or default_root()
-        stats = compute(path, split=args.split, root=args.root)
+        stats = compute(path, split=args.split, root=args.root, progress=progress)
         print(format_text(stats))
         if args.json is not None:
             print(f"JSON: {write_json(stats, args.json)}")

@@ -18,10 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from rebusyn.loaders.hf import resolve
 from rebusyn.report import report_path
-from rebusyn.sample import CHARSETS, LabelPolicy
+from rebusyn.sample import CHARSETS, SYNTH_GROUP, TEST_GROUP, LabelPolicy
 
 GROUP_ORDER = "REBUSTC"  # real groups, synthetic, test, custom
 KINDS = ("real", "synthetic")
@@ -111,26 +112,31 @@ class Stats:
         return data
 
 
-def compute(path: str | Path, *, split: str = "train", root: str | Path | None = None) -> Stats:
+def compute(
+    path: str | Path, *, split: str = "train", root: str | Path | None = None, progress: bool = False
+) -> Stats:
     """Statistics of a dataset root (`split` train: groups R/E/B/U/S/C, or test: group T) or of a manifest
     (every row as drawn, repeats included; `root` overrides the manifest's recorded dataset root)."""
     started = time.perf_counter()
-    plan = resolve(path, split=split, root=root, with_epoch=True)
-    rows = plan.rows
-    sizes = _sizes(plan.root, rows)
-    table = pa.table({
-        "source": rows.column("source"), "group": rows.column("group"), "synthetic": rows.column("synthetic"),
-        "label": rows.column("label"), "label_raw": rows.column("label_raw"),
-        "w": sizes[0], "h": sizes[1],
-    })  # fmt: skip
-    sources = pc.unique(rows.column("source")).to_pylist()
-    charset = _report_charset(plan.root, sources) if sources else None
-    stats = _summarize(table, str(path), plan.kind, split, charset if charset in CHARSETS else None)
-    stats.epochs = len(pc.unique(rows.column("epoch"))) if rows.num_rows else 1
-    if plan.kind == "root":
-        stats.sources = [_with_report(s, plan.root) for s in stats.sources]
-    elif stats.epochs > 1:
-        stats.notes.append(f"the manifest holds {stats.epochs} epochs: counts are over all of them")
+    path = Path(path)
+    if path.is_dir() and (path / "index").is_dir() and not (path / "manifest.json").is_file():
+        kind, data_root, table = "root", path, _root_rows(path, split, progress)
+        epochs = 1
+    else:  # a manifest: resolve checks it against its indexes, as the loaders do
+        plan = resolve(path, split=split, root=root, with_epoch=True)
+        kind, data_root, rows = plan.kind, plan.root, plan.rows
+        width, height = _sizes(plan.root, rows)
+        table = rows.select(["source", "group", "synthetic", "label", "label_raw"])
+        table = table.append_column("w", pa.array(width)).append_column("h", pa.array(height))
+        epochs = len(pc.unique(rows.column("epoch"))) if rows.num_rows else 1
+    sources = pc.unique(table.column("source")).to_pylist()
+    charset = _report_charset(data_root, sources) if sources else None
+    stats = _summarize(table, str(path), kind, split, charset if charset in CHARSETS else None)
+    stats.epochs = epochs
+    if kind == "root":
+        stats.sources = [_with_report(s, data_root) for s in stats.sources]
+    elif epochs > 1:
+        stats.notes.append(f"the manifest holds {epochs} epochs: counts are over all of them")
     stats.elapsed_s = time.perf_counter() - started
     return stats
 
@@ -147,11 +153,27 @@ def write_json(stats: Stats, out: str | Path) -> Path:
 # ------------------------------------------------------------------------------------------------ reading
 
 
-def _sizes(root: Path, rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Stored width and height of every row, looked up in the indexes by (shard, idx).
+def _root_rows(root: Path, split: str, progress: bool = False) -> pa.Table:
+    """The columns stats needs, straight from a root's indexes (train: every group but T; test: T)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' (groups R/E/B/U/S/C) or 'test' (group T), got {split!r}")
+    parts = []
+    indexes = sorted((root / "index").glob("*.parquet"))
+    for index in tqdm(indexes, desc="stats: read indexes", unit="index", disable=not progress):
+        part = pq.read_table(index, columns=["source", "group", "label", "label_raw", "w", "h"])
+        is_test = pc.equal(part.column("group"), TEST_GROUP)
+        part = part.filter(is_test if split == "test" else pc.invert(is_test))
+        if part.num_rows:
+            parts.append(part)
+    if not parts:
+        raise FileNotFoundError(f"no {split} rows in the indexes under {root / 'index'}")
+    table = pa.concat_tables(parts)
+    return table.add_column(2, "synthetic", pc.equal(table.column("group"), SYNTH_GROUP))
 
-    A root's rows come from the indexes themselves, but the manifest-shaped RowPlan does not carry w/h, so
-    both go through the same lookup: shard names become integer codes, (code << 32 | idx) a sortable key."""
+
+def _sizes(root: Path, rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Stored width and height of every manifest row, looked up in the indexes by (shard, idx): shard names
+    become integer codes, (code << 32 | idx) a sortable key."""
     n = rows.num_rows
     width, height = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     if n == 0:
@@ -378,6 +400,8 @@ def format_text(stats: Stats, *, width: int = 100) -> str:
     if stats.unknown_size:
         rows_have = "1 row has" if stats.unknown_size == 1 else f"{stats.unknown_size:,} rows have"
         out.append(f"  {rows_have} no recorded size and are left out of the sizes")
+    read = "indexes and reports" if stats.kind == "root" else "the manifest and its indexes"
+    out.append(f"\n{stats.rows:,} rows in {stats.elapsed_s:.1f} s, from {read} (no image decoded)")
     return "\n".join(out)
 
 
