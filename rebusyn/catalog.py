@@ -1,4 +1,4 @@
-"""`rebusyn sources`: every source at a glance (group, licence, login, official size, REBU-Syn's count) and,
+"""`rebusyn sources`: every source at a glance (group, licence, login, download size, REBU-Syn's count) and,
 for a dataset root, how far each one got: missing, downloaded, verified or built (with samples kept and
 dropped). It reads recipes, the download folder and the reports; it never opens an archive or a shard."""
 
@@ -25,6 +25,8 @@ class SourceRow:
     login_required: bool
     official_bytes: int | None  # sum of the default input's archive sizes, when the recipe knows them all
     reference_count: int | None  # REBU-Syn Data.md's instance count, when the recipe records it
+    # the default input's published approximate download size (recipe `download_size`), when there is one
+    approx_bytes: int | None = None
     state: str | None = None  # with a root: one of STATES
     kept: int | None = None
     dropped: int | None = None
@@ -36,13 +38,14 @@ def catalog(root: Path | None = None, groups: tuple[str, ...] = ()) -> list[Sour
     for recipe in load_all().values():
         if groups and recipe.group not in groups:
             continue
-        archives = recipe.input(None).archives
-        sizes = [a.size for a in archives]
+        default = recipe.input(None)
+        sizes = [a.size for a in default.archives]
         row = SourceRow(
             name=recipe.name, group=recipe.group, title=recipe.title, licence=recipe.licence,
             login_required=recipe.login_required,
             official_bytes=sum(sizes) if sizes and all(s is not None for s in sizes) else None,  # type: ignore[misc]
             reference_count=recipe.counts.get("rebu_syn_instances"),
+            approx_bytes=default.download_size,
         )  # fmt: skip
         if root is not None:
             row = _with_state(row, Path(root), recipe)
@@ -94,24 +97,43 @@ def _replace(row: SourceRow, **changes: Any) -> SourceRow:
     return replace(row, **changes)
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+def download_size(row: SourceRow) -> str:
+    """The exact size when the recipe has every archive's byte count, else "≈" and the published figure,
+    else "?"."""
+    if row.official_bytes is not None:
+        return human_size(row.official_bytes)
+    if row.approx_bytes is not None:
+        return "≈" + human_size(row.approx_bytes)
+    return "?"
+
+
+def human_size(n: float) -> str:
+    """Decimal units, as download pages write them: "6.9 GB", "441 MB", "138 GB"."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale * 0.9995:  # 999.6 KB reads "1.0 MB", not "1000 KB"
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
+def _total_download(rows: list[SourceRow]) -> str:
+    known = [r.official_bytes if r.official_bytes is not None else r.approx_bytes for r in rows]
+    sizes = [n for n in known if n is not None]
+    exact = all(r.official_bytes is not None for r in rows)
+    total = (human_size(sum(sizes)) if exact else "≈" + human_size(sum(sizes))) if sizes else "?"
+    unknown = len(rows) - len(sizes)
+    return f"download size {total}" + (f" (unknown for {unknown})" if unknown else "")
 
 
 def format_table(rows: list[SourceRow], root: Path | None = None) -> str:
     """The terminal table; a state column only with a root."""
-    header = ["source", "group", "login", "official size", "REBU-Syn count", "licence"]
+    header = ["source", "group", "login", "download size", "REBU-Syn count", "licence"]
     if root is not None:
         header[3:3] = ["state", "kept", "dropped"]
     lines = []
     for r in rows:
         count = f"{r.reference_count:,}" if r.reference_count is not None else "?"
-        cells = [r.name, r.group, "yes" if r.login_required else "no", _size(r.official_bytes), count,
+        cells = [r.name, r.group, "yes" if r.login_required else "no", download_size(r), count,
                  _short(r.licence)]  # fmt: skip
         if root is not None:
             cells[3:3] = [r.state or "", f"{r.kept:,}" if r.kept is not None else "",
@@ -121,8 +143,8 @@ def format_table(rows: list[SourceRow], root: Path | None = None) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
     out += ["  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in lines]
     total = sum(r.reference_count or 0 for r in rows)
-    out.append(f"{len(rows)} source(s); REBU-Syn count of those listed: {total:,}. Licences in full: "
-               "docs/sources.md")  # fmt: skip
+    out.append(f"{len(rows)} source(s); REBU-Syn count of those listed: {total:,}; {_total_download(rows)}. "
+               "Licences in full: docs/sources.md")  # fmt: skip
     if root is not None:
         counts = {s: sum(1 for r in rows if r.state == s) for s in STATES}
         out.append(f"under {root}: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
