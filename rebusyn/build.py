@@ -39,7 +39,7 @@ from rebusyn.executors import (
     ordered_map,
 )
 from rebusyn.fetch import FetchOptions, FetchResult, ManualDownloadRequired, fetch_archives, safe_extract
-from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe
+from rebusyn.recipes import Recipe, RecipeError, available_sources, load_recipe, output_digest
 from rebusyn.report import SourceReport, report_path
 from rebusyn.sample import CUSTOM_GROUP, GROUPS, REAL_GROUPS, TEST_GROUP, LabelPolicy, Sample
 from rebusyn.sources.base import AnnotatedImage, ParseContext, Problem, WordCrop, short_repr, utf8_safe
@@ -416,10 +416,10 @@ def _summary(
 
 def _identity(report: SourceReport, opts: BuildOptions) -> str:
     """sha256 of what decides a source's output: options (minus how it runs), inputs' checksums, the recipe
-    file, the shard size and rebusyn's version."""
+    (its parsed fields that matter: rebusyn.recipes.output_digest), the shard size and rebusyn's version."""
     options = {k: v for k, v in report.options.items() if k != "workers"}
     recipe = options.get("recipe")
-    recipe_sha = hashlib.sha256(Path(recipe).read_bytes()).hexdigest() if recipe else None
+    recipe_sha = output_digest(recipe) if recipe else None
     inputs = [{k: i.get(k) for k in ("name", "role", "sha256", "bytes", "path")} for i in report.inputs]
     payload = {"options": options, "inputs": inputs, "recipe_sha256": recipe_sha,
                "max_shard_bytes": opts.max_shard_bytes, "rebusyn": __version__}  # fmt: skip

@@ -3,9 +3,12 @@ file and the field."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,9 @@ from rebusyn.sample import GROUPS
 RECIPE_SCHEMA = 1
 _HEX = {"md5": 32, "sha256": 64}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+# A published, approximate size as download pages write it: "6.6 GB", "441 MB" (decimal units).
+_APPROX_SIZE = re.compile(r"^(\d+(?:\.\d+)?) ?(KB|MB|GB|TB)$")
+_SIZE_UNITS = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 
 
 class RecipeError(ValueError):
@@ -54,6 +60,9 @@ class RecipeInput:
     name: str
     split: str
     archives: tuple[Archive, ...]
+    # `download_size: "6.9 GB"` in the YAML: what the source's pages publish for all of this input's files,
+    # in bytes. Approximate, so only shown to people (`rebusyn sources`); never a checksum (that is `size`).
+    download_size: int | None = None
 
     def archive(self, role: str) -> Archive:
         for a in self.archives:
@@ -99,6 +108,26 @@ def recipes_dir() -> Path:
 
 def available_sources(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in (directory or recipes_dir()).glob("*.yaml"))
+
+
+# Recipe fields that describe a source without changing what a build writes: editing them (or a comment)
+# must not make every existing root rebuild the source.
+_DESCRIPTIVE_FIELDS = frozenset({"download_size"})
+
+
+def output_digest(path: str | Path) -> str:
+    """sha256 of what in a recipe file decides a build's output: the parsed YAML (so comments and layout
+    do not count) without the descriptive fields."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in _DESCRIPTIVE_FIELDS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    data = strip(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 def load_recipe(name: str, directory: Path | None = None) -> Recipe:
@@ -192,8 +221,19 @@ class _Validator:
         if not isinstance(archives, list) or not archives:
             raise self.fail(f"{where}.archives", "must be a non-empty list")
         return RecipeInput(
-            name, split, tuple(self.archive(f"{where}.archives[{i}]", a) for i, a in enumerate(archives))
+            name,
+            split,
+            tuple(self.archive(f"{where}.archives[{i}]", a) for i, a in enumerate(archives)),
+            download_size=self.approx_size(value.get("download_size"), f"{where}.download_size"),
         )
+
+    def approx_size(self, value: Any, where: str) -> int | None:
+        if value is None:
+            return None
+        try:
+            return parse_approx_size(value)
+        except ValueError as exc:
+            raise self.fail(where, str(exc)) from None
 
     def archive(self, where: str, value: Any) -> Archive:
         if not isinstance(value, dict):
@@ -240,3 +280,16 @@ class _Validator:
         raise self.fail(
             where, f"must be true, false or a non-empty list of folders in the archive, got {value!r}"
         )
+
+
+def parse_approx_size(text: Any) -> int:
+    """A published size such as "6.6 GB" or "441 MB" in bytes (decimal units: 1 GB = 10**9 bytes, as
+    download pages mean them). Anything else, a bare number included, is a ValueError: an exact byte count
+    belongs in an archive's `size`, which is checked against the file."""
+    match = _APPROX_SIZE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f'must be a size with a unit such as "6.6 GB" (KB, MB, GB or TB), got {text!r}')
+    number = Decimal(match.group(1))
+    if number == 0:
+        raise ValueError(f"must be more than zero, got {text!r}")
+    return int(number * _SIZE_UNITS[match.group(2)])

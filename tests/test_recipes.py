@@ -102,3 +102,20 @@ def test_broken_yaml(tmp_path):
     path.write_text("name: [unclosed\n")
     with pytest.raises(RecipeError, match="not valid YAML"):
         parse_recipe(path)
+
+
+def test_output_digest_ignores_comments_and_descriptive_fields(tmp_path: Path) -> None:
+    """A build's identity hashes the recipe through output_digest: editing a comment or a published
+    download size must not rebuild every root's source; editing what decides the output must."""
+    from rebusyn.recipes import output_digest, recipes_dir
+
+    original = (recipes_dir() / "totaltext.yaml").read_text(encoding="utf-8")
+    assert "download_size: 441 MB" in original and "split: train" in original
+    path = tmp_path / "totaltext.yaml"
+    path.write_text(original, encoding="utf-8")
+    digest = output_digest(path)
+    path.write_text("# a new comment\n" + original.replace("download_size: 441 MB", "download_size: 442 MB"),
+                    encoding="utf-8")  # fmt: skip
+    assert output_digest(path) == digest
+    path.write_text(original.replace("split: train", "split: test", 1), encoding="utf-8")
+    assert output_digest(path) != digest
