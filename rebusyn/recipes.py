@@ -112,7 +112,7 @@ def available_sources(directory: Path | None = None) -> list[str]:
 
 # Recipe fields that describe a source without changing what a build writes: editing them (or a comment)
 # must not make every existing root rebuild the source.
-_DESCRIPTIVE_FIELDS = frozenset({"download_size"})
+_DESCRIPTIVE_FIELDS = frozenset({"download_size", "counts"})
 
 
 def output_digest(path: str | Path) -> str:
