@@ -219,3 +219,45 @@ def test_custom_data_lives_under_train_real_custom(tmp_path):
         writer.add(make_samples(1)[0])
         out = writer.close()
     assert out.directory == tmp_path / "train" / "real" / "custom" / "mine"
+
+
+def test_readers_of_one_shard_share_its_environment(tmp_path, monkeypatch):
+    """py-lmdb >= 2 refuses a second open of a path in one process; two readers of one shard (one by a
+    relative path) both read, and the environment closes with the last of them."""
+    with SourceWriter(tmp_path, "src", "B") as writer:
+        for s in make_samples(3):
+            writer.add(s)
+        out = writer.close()
+    shard = out.shards[0]
+    monkeypatch.chdir(tmp_path)
+    first, second = ShardReader(shard), ShardReader(os.path.relpath(shard))
+    assert first.get(1)[1] == "w0" and second.get(2)[1] == "w1"
+    assert first.env is second.env
+    with pytest.raises(lmdb.Error, match="already open"):  # what sharing avoids
+        lmdb.open(str(shard), readonly=True, lock=False)
+    first.close()
+    assert second.get(3)[1] == "w2"  # still open for the other reader
+    second.close()
+    env = lmdb.open(str(shard), readonly=True, lock=False)  # closed with the last reader
+    env.close()
+
+
+def test_materialize_after_a_loader_read_the_same_shards(tmp_path):
+    """A ManifestDataset that has read a sample keeps its shard open; materialize in the same process
+    reads the same shard (it failed with 'already open in this process')."""
+    pytest.importorskip("torch")
+    from rebusyn.loaders.torch import ManifestDataset
+    from rebusyn.materialize import materialize
+    from rebusyn.mix import MixOptions, mix
+
+    for source, group in (("src", "B"), ("syn", "S")):
+        with SourceWriter(tmp_path / "root", source, group) as writer:
+            for s in make_samples(6):
+                writer.add(Sample(s.image, s.label, s.label_raw, source, group, s.key, s.width, s.height))
+            writer.close()
+    manifest = mix(MixOptions(root=tmp_path / "root", out=tmp_path / "m", seed=1)).manifest_path.parent
+    ds = ManifestDataset(manifest, image_size=(32, 128))
+    assert ds[0][1].startswith("w")
+    summary = materialize(manifest, tmp_path / "lmdb", progress=False)
+    assert summary.real + summary.synthetic == pq.read_metadata(manifest / "manifest.parquet").num_rows
+    ds.close()

@@ -19,6 +19,7 @@ import shutil
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -243,12 +244,30 @@ _OPEN_READERS: weakref.WeakSet[ShardReader] = weakref.WeakSet()
 _READERS_LOCK = threading.Lock()
 
 
+@dataclass
+class _SharedEnv:
+    env: lmdb.Environment
+    pid: int
+    users: int
+
+
+# py-lmdb >= 2 refuses to open a path that is already open in the process, so every ShardReader of one
+# shard in a process shares one environment (by real path), closed when its last reader closes. Without
+# this, a loader that has read a shard breaks any other reader of it in the same process (materialize,
+# preview, a second dataset over the same root).
+_SHARED_ENVS: dict[str, _SharedEnv] = {}
+
+
 def _close_all_before_fork() -> None:
-    # py-lmdb >= 2 refuses to open a path that is already open in the process, and an env must not be
-    # used across fork(). Closing every env before fork lets parent and child reopen lazily.
+    # An env must not be used across fork(): close every env before fork, so parent and child reopen
+    # lazily (each reader sees its env gone and opens again on next use).
     with _READERS_LOCK:
+        for shared in _SHARED_ENVS.values():
+            shared.env.close()
+        _SHARED_ENVS.clear()
         for reader in list(_OPEN_READERS):
-            reader.close()
+            reader._env = None
+            reader._pid = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -266,6 +285,7 @@ class ShardReader:
         self.readahead = readahead
         self._env: lmdb.Environment | None = None
         self._pid: int | None = None
+        self._key = ""  # real path of the shared environment while open
         self._len: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -280,25 +300,29 @@ class ShardReader:
         if self._env is None or self._pid != os.getpid():
             if not (self.path / "data.mdb").is_file():
                 raise FileNotFoundError(f"not an LMDB shard (no data.mdb): {self.path}")
-            # lock=False: finished shards are immutable, and readers need no write access to a lock file.
-            self._env = lmdb.open(
-                str(self.path),
-                readonly=True,
-                lock=False,
-                readahead=self.readahead,
-                meminit=False,
-                max_readers=1,
-                create=False,
-                subdir=True,
-            )
-            self._pid = os.getpid()
+            pid, key = os.getpid(), os.path.realpath(self.path)
             with _READERS_LOCK:
+                shared = _SHARED_ENVS.get(key)
+                if shared is None or shared.pid != pid:
+                    # lock=False: finished shards are immutable; readers need no write access to a lock file.
+                    # The first reader's readahead setting holds for every reader sharing the env.
+                    env = lmdb.open(key, readonly=True, lock=False, readahead=self.readahead, meminit=False,
+                                    max_readers=1, create=False, subdir=True)  # fmt: skip
+                    shared = _SHARED_ENVS[key] = _SharedEnv(env, pid, 0)
+                shared.users += 1
+                self._env, self._pid, self._key = shared.env, pid, key
                 _OPEN_READERS.add(self)
         return self._env
 
     def close(self) -> None:
         if self._env is not None and self._pid == os.getpid():
-            self._env.close()
+            with _READERS_LOCK:
+                shared = _SHARED_ENVS.get(self._key)
+                if shared is not None and shared.env is self._env:
+                    shared.users -= 1
+                    if shared.users == 0:
+                        del _SHARED_ENVS[self._key]
+                        shared.env.close()
         self._env = None
         self._pid = None
 
