@@ -603,6 +603,12 @@ def _mismatch_advice(ref: ArchiveRef, origin: str, source: str, opts: FetchOptio
     )
 
 
+def rejected_path(final: Path, digest: str) -> Path:
+    """Where a downloads-folder file whose checksum does not match is moved: next to it, named by its
+    digest, so two different rejected files never overwrite each other."""
+    return final.with_name(f"{final.name}.rejected-{digest[:12]}")
+
+
 def _fetch_one(
     ref: ArchiveRef,
     dest_dir: Path,
@@ -637,9 +643,13 @@ def _fetch_one(
                 got,
             )
             return FetchResult(final, "cache", sha, md5, size, False)
-        log.warning("%s: %s mismatch (expected %s, got %s); fetching it again", final, algo, want, got)
-        final.unlink()
+        # Never delete it: it may be a file fetched by hand (a login-gated source, another release).
+        aside = rejected_path(final, got)
+        os.replace(final, aside)
         _digest_record(final).unlink(missing_ok=True)
+        log.warning("%s: %s mismatch (expected %s, got %s); kept as %s (not used; delete it when you no "
+                    "longer need it, or move it back and pass --skip-checksum to use it), fetching it again",
+                    final, algo, want, got, aside.name)  # fmt: skip
 
     origin, source, encoding = _obtain(ref, part, dest_dir, opts, session)
     md5, sha = file_digests(part)

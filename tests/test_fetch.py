@@ -228,12 +228,16 @@ def test_cached_digests_are_remembered_until_the_file_changes(
     assert (dest / NAME).read_bytes() == DATA
 
 
-def test_bad_cache_is_fetched_again(srv: FileServer, dest: Path) -> None:
+def test_bad_cache_is_fetched_again_and_kept_aside(srv: FileServer, dest: Path) -> None:
     dest.mkdir()
-    (dest / NAME).write_bytes(b"stale")
+    (dest / NAME).write_bytes(b"stale")  # e.g. a file placed by hand: another release, a wrong file
     r = fetch_archive(ref(srv, sha256=sha256(DATA)), dest, opts())
     assert (r.origin, r.checksum_ok) == ("download", True)
     assert_done(dest)
+    # nothing is lost: the rejected file is next to it, named by its digest, and is not used
+    aside = [p.name for p in dest.iterdir() if ".rejected-" in p.name]
+    assert aside == [f"{NAME}.rejected-{sha256(b'stale')[:12]}"]
+    assert (dest / aside[0]).read_bytes() == b"stale"
 
 
 # ---------------------------------------------------------------------------------------------------- mirrors
