@@ -6,7 +6,8 @@ in a seeded shuffled order) and `manifest.json` (the spec, the counts, and the s
 drew from, so a loader can refuse a manifest whose sources were rebuilt since).
 
 Size policy, with ratio a:b (real : synthetic):
-- default: every real sample once, plus round(real * b / a) synthetic samples;
+- default: every real sample once (of the sources not weighted 0), plus round(real * b / a) synthetic
+  samples;
 - `total=N`: round(N * a / (a + b)) real and the rest synthetic.
 Within each part, sources get draws in proportion to size x weight (weights default to 1; a weight of 2
 doubles a source's share, 0 leaves it out; largest-remainder rounding in exact arithmetic). Draws are
@@ -539,11 +540,17 @@ def mix(opts: MixOptions) -> MixSummary:
             f"weights name source(s) with no training index under {root}: {', '.join(unknown)} "
             f"(sources: {', '.join(sorted({u.name.split('/')[0] for u in indexes.units}))})"
         )
-    n_real = sum(len(u.positions) for u in real_units)
-    n_synth = sum(len(u.positions) for u in synth_units)
+    # A source weighted 0 is left out, so it does not count towards the size of its part either.
+    left_out = {id(u) for u, w in zip(indexes.units, _unit_weights(indexes.units, opts.weights)) if w == 0}
+    n_real = sum(len(u.positions) for u in real_units if id(u) not in left_out)
+    n_synth = sum(len(u.positions) for u in synth_units if id(u) not in left_out)
     a, b = opts.ratio
     want_real, want_synth, policy = _targets(opts, n_real, n_synth)
 
+    for part, units, n in (("synthetic", synth_units, n_synth), ("real", real_units, n_real)):
+        if n == 0 and units and all(id(u) in left_out for u in units):
+            raise ValueError(f"every source of this part ({part}) has weight 0: "
+                             f"{', '.join(u.name for u in units)}")  # fmt: skip
     if want_synth > 0 and n_synth == 0:
         raise ValueError(
             f"ratio {a:g}:{b:g} needs {want_synth} synthetic samples but {root} has no synthetic index "

@@ -55,9 +55,13 @@ def test_weights_shift_draws_and_are_recorded(root: Path, tmp_path: Path) -> Non
     assert spec["spec"]["weights"] == {"syn_b": 3.0}
     zero = mix(MixOptions(root=root, out=tmp_path, ratio=(1, 1), weights={"syn_a": 0}, name="z"))
     assert zero.per_source["syn_a"]["drawn"] == 0 and zero.per_source["syn_b"]["drawn"] == 30
+    # a real source weighted 0 leaves the size too: every row of the others once, none repeated
+    no_beta = mix(MixOptions(root=root, out=tmp_path, ratio=(1, 1), weights={"beta": 0}, name="nb"))
+    assert (no_beta.per_source["alpha"]["drawn"], no_beta.per_source["beta"]["drawn"]) == (20, 0)
+    assert no_beta.per_source["alpha"]["repeats"] == 0 and no_beta.synthetic == 20
     with pytest.raises(ValueError, match="no training index.*nope"):
         mix(MixOptions(root=root, out=tmp_path, weights={"nope": 2}))
-    with pytest.raises(ValueError, match="every source of this part has weight 0"):
+    with pytest.raises(ValueError, match=r"this part \(synthetic\) has weight 0: syn_a, syn_b"):
         mix(MixOptions(root=root, out=tmp_path, weights={"syn_a": 0, "syn_b": 0}))
 
 
