@@ -393,12 +393,8 @@ def _run(args: argparse.Namespace, progress: bool) -> int:
         from rebusyn.samplegen import write_samples
 
         summary = write_samples(args.dir, list(args.sources) or None)
-        print(
-            f"wrote sample archives for {', '.join(summary.sources)} into {summary.directory}; "
-            "build from it with\n"
-            f"  rebusyn build --groups R,E,B,U --mirror {summary.directory}\n"
-            f"  rebusyn build --test --mirror {summary.directory}"
-        )
+        print(f"wrote sample archives for {', '.join(summary.sources)} into {summary.directory}; build from "
+              "it with\n" + "\n".join(f"  {command}" for command in summary.build_commands()))  # fmt: skip
     elif args.command == "dedup":
         from rebusyn.dedup import DEFAULT_THRESHOLD, DedupOptions, dedup, format_summary
 

@@ -29,6 +29,14 @@ class SamplesSummary:
     directory: Path
     files: list[Path]
     sources: list[str]
+    chosen: bool = False  # the sources were named (not every available one)
+
+    def build_commands(self) -> list[str]:
+        """How to build from this mirror: the named sources, or every group and the test sets."""
+        if self.chosen:
+            return [f"rebusyn build --sources {','.join(self.sources)} --mirror {self.directory}"]
+        return [f"rebusyn build --groups R,E,B,U --mirror {self.directory}",
+                f"rebusyn build --test --mirror {self.directory}"]  # fmt: skip
 
 
 def write_samples(directory: Path, sources: list[str] | None = None) -> SamplesSummary:
@@ -45,4 +53,4 @@ def write_samples(directory: Path, sources: list[str] | None = None) -> SamplesS
     for name in names:
         files += importlib.import_module(f"rebusyn.samplegen.{name}").write(directory)
     files.append(write_sha256sums(directory))
-    return SamplesSummary(directory, files, names)
+    return SamplesSummary(directory, files, names, chosen=bool(sources))
