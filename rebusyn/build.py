@@ -92,6 +92,7 @@ class SourceSummary:
     images: int = 0
     instances: int = 0
     image_bytes: int = 0
+    up_to_date: bool = False  # an earlier complete build of the same identity was kept, nothing was redone
 
     @property
     def samples_per_s(self) -> float:
@@ -448,11 +449,13 @@ def _up_to_date(root: Path, report: SourceReport, opts: BuildOptions) -> SourceS
         return None
     done = SourceReport(report.source, report.group)
     done.restore(earlier)
-    done.elapsed = earlier.get("elapsed_s", 0.0)
+    done.inputs = report.inputs  # this run's fetch: the archives were just checked again
+    done.elapsed = 0.0  # nothing was built in this run
     log.info("%s: up to date (same options, inputs and recipe as the complete build in %s); --force "
              "rebuilds it", report.source, root / output["directory"])  # fmt: skip
-    return _summary(done, root / output["directory"], report_path(root, report.source), output["shards"],
-                    output.get("image_bytes", 0))  # fmt: skip
+    summary = _summary(done, root / output["directory"], report_path(root, report.source), output["shards"],
+                       output.get("image_bytes", 0))  # fmt: skip
+    return replace(summary, up_to_date=True)
 
 
 def _stem(name: str) -> str:
@@ -636,7 +639,7 @@ def format_summary(result: BuildResult, root: Path) -> str:
                 f"{sum(s.dropped.values()):,}",
                 str(s.shards),
                 f"{s.image_bytes / 2**20:.1f}",
-                f"{s.samples_per_s:,.0f}",
+                "up to date" if s.up_to_date else f"{s.samples_per_s:,.0f}",
             )
         )
     lines = []
@@ -658,7 +661,12 @@ def format_summary(result: BuildResult, root: Path) -> str:
         from rebusyn.dedup import format_summary as dedup_summary
 
         lines.append(dedup_summary(result.dedup))
-    total = sum(s.kept for s in result.sources)
-    elapsed = sum(s.elapsed_s for s in result.sources)
-    lines.append(f"built {len(result.sources)} source(s), {total:,} samples in {elapsed:.1f} s under {root}")
+    built = [s for s in result.sources if not s.up_to_date]
+    kept = [s for s in result.sources if s.up_to_date]
+    line = f"built {len(built)} source(s), {sum(s.kept for s in built):,} samples in " \
+           f"{sum(s.elapsed_s for s in built):.1f} s under {root}"  # fmt: skip
+    if kept:
+        line += (f"; {len(kept)} up to date ({sum(s.kept for s in kept):,} samples: same options, inputs and "
+                 "recipe as their complete build; --force rebuilds)")  # fmt: skip
+    lines.append(line)
     return "\n".join(lines)

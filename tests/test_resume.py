@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,6 +143,9 @@ def test_build_killed_mid_source_resumes_at_its_checkpoint(
     assert rerun.returncode == 0, rerun.stderr.decode()
     assert build_digest(root) == build_digest(build_reference)
     assert (root / "reports" / "icdar2015.json").read_bytes() == first_report  # up to date: not redone
+    summary = rerun.stdout.decode()
+    assert re.search(r"^icdar2015 .* up to date$", summary, re.M) and "; 1 up to date (" in summary
+    assert not re.search(r"^totaltext .* up to date$", summary, re.M)  # resumed: built in this run
     totaltext = json.loads((root / "reports" / "totaltext.json").read_text())
     assert totaltext["resumed"] == {"shards": 3, "from_item": checkpoint["state"]["item"]}
     reference = json.loads((build_reference / "reports" / "totaltext.json").read_text())
