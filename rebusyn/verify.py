@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from rebusyn import __version__
 from rebusyn.executors import LocalExecutor
 from rebusyn.sample import CHARSETS, DEFAULT_MAX_LEN, LabelPolicy
 from rebusyn.store.index import fingerprint
-from rebusyn.store.shards import find_shards
+from rebusyn.store.shards import find_shards, shared_env
 
 REPORT_FORMAT = "rebusyn-verify"
 REPORT_NAME = "verify.json"
@@ -230,10 +231,10 @@ def check_shard(task: ShardTask) -> ShardResult:
     """Check one LMDB with one read-only cursor scan (module-level: it runs in pool workers)."""
     problems = Problems(task.max_listed)
     result = ShardResult(task.name, False, None, 0, 0, 0, task.policy, problems)
-    try:
-        env = lmdb.open(task.path, readonly=True, lock=False, create=False, subdir=True, readahead=False,
-                        meminit=False, max_readers=1)  # fmt: skip
-    except lmdb.Error as err:
+    opened = ExitStack()
+    try:  # shared with any reader of it in this process (py-lmdb refuses a second open of a path)
+        env = opened.enter_context(shared_env(task.path))
+    except (lmdb.Error, FileNotFoundError) as err:
         problems.add("shard-unreadable", task.name, f"cannot open: {type(err).__name__}: {err}")
         return result
     try:
@@ -249,7 +250,7 @@ def check_shard(task: ShardTask) -> ShardResult:
     except lmdb.Error as err:
         problems.add("shard-unreadable", task.name, f"read failed: {type(err).__name__}: {err}")
     finally:
-        env.close()
+        opened.close()
     return result
 
 

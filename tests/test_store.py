@@ -261,3 +261,19 @@ def test_materialize_after_a_loader_read_the_same_shards(tmp_path):
     summary = materialize(manifest, tmp_path / "lmdb", progress=False)
     assert summary.real + summary.synthetic == pq.read_metadata(manifest / "manifest.parquet").num_rows
     ds.close()
+
+
+def test_verify_in_the_process_of_a_reader_that_holds_the_shard(tmp_path):
+    """verify (and LMDB inputs) share the env too: no false 'cannot open: already open' report."""
+    from rebusyn.verify import VerifyOptions, verify
+
+    with SourceWriter(tmp_path, "src", "B") as writer:
+        for s in make_samples(3):
+            writer.add(s)
+        out = writer.close()
+    reader = ShardReader(out.shards[0])
+    assert reader.get(1)[1] == "w0"  # holds the environment open
+    result = verify(VerifyOptions(path=out.shards[0], progress=False))
+    assert result.ok, result.problems.listed
+    assert reader.get(2)[1] == "w1"  # and still reads after verify released its share
+    reader.close()

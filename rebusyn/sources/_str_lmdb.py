@@ -13,12 +13,14 @@ packs (DTRB's and PARSeq's MJ and ST, REBU-Syn's Curved_SynthText and SynthAdd) 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
 from rebusyn.sources.base import ParseContext, Problem, WordCrop, natural_key
+from rebusyn.store.shards import shared_env
 
 
 def find_dir(root: Path, rel: str) -> Path | None:
@@ -84,10 +86,12 @@ def iter_lmdb_tree(folder: Path, names: Iterable[str] | None = None) -> Iterator
 def iter_lmdb(path: Path, name: str, attrs: dict[str, Any] | None = None) -> Iterator[WordCrop | Problem]:
     """Samples 1..num-samples of one STR-layout LMDB; `name` is the provenance prefix (`<name>#<i>`) and
     `attrs` are added to every crop's attributes (they end up in the sample's meta)."""
+    opened = ExitStack()
     try:
-        # read-only and lock-free, as PARSeq and DTRB open it: works on read-only media and shared copies
-        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=1)
-    except lmdb.Error as exc:
+        # read-only and lock-free, as PARSeq and DTRB open it: works on read-only media and shared copies;
+        # shared with any other reader of it in this process (py-lmdb refuses a second open of a path)
+        env = opened.enter_context(shared_env(path))
+    except (lmdb.Error, FileNotFoundError) as exc:
         yield Problem(str(path), "corrupt_lmdb", str(exc))
         return
     try:
@@ -103,7 +107,7 @@ def iter_lmdb(path: Path, name: str, attrs: dict[str, Any] | None = None) -> Ite
     except lmdb.Error as exc:
         yield Problem(str(path), "corrupt_lmdb", str(exc))
     finally:
-        env.close()
+        opened.close()
 
 
 def _num_samples(raw: bytes | None) -> int | None:

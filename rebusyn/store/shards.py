@@ -19,6 +19,7 @@ import shutil
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -369,6 +370,19 @@ class ShardReader:
                 if image is None or label is None:
                     raise KeyError(f"{self.path}: missing image/label for index {idx}")
                 yield idx, image, label.decode("utf-8"), (json.loads(meta) if meta else {})
+
+
+@contextmanager
+def shared_env(path: str | os.PathLike[str], *, readahead: bool = False) -> Iterator[lmdb.Environment]:
+    """The process's read-only environment of an LMDB folder, for code that wants the env itself (verify,
+    LMDB inputs): shared with every ShardReader of the same folder, released on exit. Raises
+    FileNotFoundError without data.mdb, lmdb.Error when it cannot be opened."""
+    reader = ShardReader(path, readahead=readahead)
+    env = reader.env
+    try:
+        yield env
+    finally:
+        reader.close()
 
 
 def find_shards(directory: Path) -> list[Path]:
