@@ -67,7 +67,8 @@ def report_page(
 def render(stats: Stats, *, preview_png: bytes | None = None) -> str:
     parts = [_head(stats), _cards(stats), "<h2>Sources</h2>", _source_table(stats)]
     if stats.rows:
-        parts += ["<h2>Rows per source</h2>", _figure(_plot_sources, stats)]
+        bars_height = max(2.2, 0.28 * len(stats.sources) + 1)  # one bar per source
+        parts += ["<h2>Rows per source</h2>", _figure(_plot_sources, stats, bars_height)]
         parts += ["<h2>Label length</h2>",
                   "<p>Normalized labels, % of the real and of the synthetic rows.</p>",
                   _figure(_plot_lengths, stats)]  # fmt: skip
@@ -78,7 +79,7 @@ def render(stats: Stats, *, preview_png: bytes | None = None) -> str:
                       f"({_charset_phrase(stats)}); accented and upper-case letters it maps onto its "
                       "alphabet are not among them.</p>",
                       _char_table(stats.removed_chars[:TOP_CHARS_PLOTTED], None)]  # fmt: skip
-        parts += ["<h2>Image size</h2>", _sizes_text(stats), _figure(_plot_sizes, stats)]
+        parts += ["<h2>Image size</h2>", _sizes_text(stats), _figure(_plot_sizes, stats, 3.2)]
     if preview_png is not None:
         encoded = base64.b64encode(preview_png).decode("ascii")
         parts += [
@@ -231,18 +232,14 @@ def _visible(char: str) -> str:
 # ------------------------------------------------------------------------------------------------ plots
 
 
-def _figure(plot: Callable[[Any, Stats], None], stats: Stats, size: tuple[float, float] = (10, 3.6)) -> str:
-    """One plot as inline SVG; text stays text (svg.fonttype none) so the page is small and searchable."""
+def _figure(plot: Callable[[Any, Stats], None], stats: Stats, height: float = 3.6) -> str:
+    """One plot, 10 inches wide, as inline SVG; text stays text (svg.fonttype none) so the page is small
+    and searchable."""
     from matplotlib import rc_context
     from matplotlib.figure import Figure
 
-    height = size[1]
-    if plot is _plot_sources:
-        height = max(2.2, 0.28 * len(stats.sources) + 1.0)
-    elif plot is _plot_sizes:
-        height = 3.2
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "rebusyn", "font.size": 9}):
-        fig = Figure(figsize=(size[0], height), layout="constrained")
+        fig = Figure(figsize=(10, height), layout="constrained")
         plot(fig, stats)
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None})

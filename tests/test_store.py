@@ -30,6 +30,14 @@ def make_samples(n):
     ]
 
 
+def write_three(root):
+    """Source `src` (group B) with samples w0, w1, w2 in one shard."""
+    with SourceWriter(root, "src", "B") as writer:
+        for s in make_samples(3):
+            writer.add(s)
+        return writer.close()
+
+
 class STRLmdbReader:
     """A minimal reader written the way DTRB's and PARSeq's LmdbDataset read (independent of rebusyn)."""
 
@@ -183,10 +191,7 @@ def _child_reads(reader, queue):
 
 
 def test_reader_survives_fork(tmp_path):
-    with SourceWriter(tmp_path, "src", "B") as writer:
-        for s in make_samples(3):
-            writer.add(s)
-        out = writer.close()
+    out = write_three(tmp_path)
     reader = ShardReader(out.shards[0])
     assert reader.get(1)[1] == "w0"  # the parent holds an open environment
     ctx = mp.get_context("fork")
@@ -224,10 +229,7 @@ def test_custom_data_lives_under_train_real_custom(tmp_path):
 def test_readers_of_one_shard_share_its_environment(tmp_path, monkeypatch):
     """py-lmdb >= 2 refuses a second open of a path in one process; two readers of one shard (one by a
     relative path) both read, and the environment closes with the last of them."""
-    with SourceWriter(tmp_path, "src", "B") as writer:
-        for s in make_samples(3):
-            writer.add(s)
-        out = writer.close()
+    out = write_three(tmp_path)
     shard = out.shards[0]
     monkeypatch.chdir(tmp_path)
     first, second = ShardReader(shard), ShardReader(os.path.relpath(shard))
@@ -267,10 +269,7 @@ def test_verify_in_the_process_of_a_reader_that_holds_the_shard(tmp_path):
     """verify (and LMDB inputs) share the env too: no false 'cannot open: already open' report."""
     from rebusyn.verify import VerifyOptions, verify
 
-    with SourceWriter(tmp_path, "src", "B") as writer:
-        for s in make_samples(3):
-            writer.add(s)
-        out = writer.close()
+    out = write_three(tmp_path)
     reader = ShardReader(out.shards[0])
     assert reader.get(1)[1] == "w0"  # holds the environment open
     result = verify(VerifyOptions(path=out.shards[0], progress=False))
