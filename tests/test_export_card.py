@@ -15,7 +15,7 @@ import lmdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from datasets import Features, Image, Value
+from datasets import Image
 from datasets.exceptions import NonMatchingSplitsSizesError
 from huggingface_hub import DatasetCard
 
@@ -32,18 +32,8 @@ from rebusyn.export import (
 from rebusyn.mix import MixOptions, mix
 from rebusyn.recipes import load_recipe, recipes_dir
 from tests.conftest_helpers import make_root
+from tests.test_hf import FEATURES, TEXT  # the expected schema, written once
 
-FEATURES = Features(
-    {
-        "image": Image(),
-        "label": Value("string"),
-        "label_raw": Value("string"),
-        "source": Value("string"),
-        "group": Value("string"),
-        "synthetic": Value("bool"),
-    }
-)
-TEXT = ["label", "label_raw", "source", "group", "synthetic"]
 CARD_KEYS = {"license", "license_name", "pretty_name", "task_categories", "tags", "size_categories",
              "configs", "dataset_info"}
 
